@@ -299,6 +299,7 @@ int lbk_set_add(lbk_set *set, const char *name, uint32_t weight, void *user,
         set->free_slots[best] = set->free_slots[--set->nfree];
     }
     atomic_init(&b->refs, 1);
+    atomic_init(&b->weight_scale, LBK_SCALE_ONE);
     b->set = set;
     b->user = user;
     atomic_init(&b->weight, weight);
@@ -687,4 +688,21 @@ double lbk_backend_latency_ewma(const lbk_backend *b)
 uint32_t lbk_backend_latency_samples(const lbk_backend *b)
 {
     return b ? atomic_load_explicit(&b->samples, memory_order_relaxed) : 0;
+}
+
+int lbk_backend_set_weight_scale(lbk_backend *b, double factor)
+{
+    RETURN_ERROR_IF(b == NULL || !(factor >= 0.0 && factor <= 1.0), LBK_EINVAL);
+    uint32_t v = (uint32_t)(factor * LBK_SCALE_ONE + 0.5);
+    atomic_store_explicit(&b->weight_scale, v, memory_order_relaxed);
+    return 0;
+}
+
+double lbk_backend_weight_scale(const lbk_backend *b)
+{
+    if (b == NULL)
+        return 0.0;
+    return (double)atomic_load_explicit(&b->weight_scale,
+                                        memory_order_relaxed) /
+           LBK_SCALE_ONE;
 }

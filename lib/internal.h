@@ -159,6 +159,9 @@ uint64_t lbk_entropy_seed(const void *obj);
 
 /* ---- backends and snapshots ----------------------------------------- */
 
+/* lbk_backend.weight_scale at full weight (the default). */
+#define LBK_SCALE_ONE 65536u
+
 /* Bits of lbk_backend.state: health in the low byte, ejection above. */
 #define LBK_STATE_HEALTH_MASK 0xffu
 #define LBK_STATE_EJECTED 0x100u
@@ -170,7 +173,7 @@ struct lbk_backend {
     _Atomic uint64_t ewma_bits;  /* double, ns */
     _Atomic uint64_t ewma_stamp; /* ns of the last sample */
     _Atomic uint32_t samples;
-    uint32_t pad_;
+    _Atomic uint32_t weight_scale; /* slow start: 0..LBK_SCALE_ONE */
     /* identity and writer-owned fields */
     _Atomic int64_t refs; /* the set's (while listed or retired) + snapshots */
     struct lbk_set *set;

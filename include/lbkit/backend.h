@@ -338,6 +338,21 @@ LBK_API double lbk_backend_latency_ewma(const lbk_backend *b);
  * Thread safety: any thread. */
 LBK_API uint32_t lbk_backend_latency_samples(const lbk_backend *b);
 
+/*
+ * lbk_backend_set_weight_scale - scale the backend's effective weight by
+ * factor in [0, 1] (1 = full weight, the default), as slow start does while
+ * a new or recovering backend warms up.  Weight-aware pickers honour it at
+ * their next pick without a rebuild (each picker's header says how).  The
+ * factor is stored in steps of 1/65536.
+ * Errors: LBK_EINVAL (b NULL, factor outside [0, 1] or NaN).
+ * Thread safety: any thread.
+ */
+LBK_API int lbk_backend_set_weight_scale(lbk_backend *b, double factor);
+
+/* The current weight scale in [0, 1] (0 for NULL).
+ * Thread safety: any thread. */
+LBK_API double lbk_backend_weight_scale(const lbk_backend *b);
+
 #ifdef __cplusplus
 }
 #endif
