@@ -523,12 +523,14 @@ static void run_balls(const struct config *c)
     if (c->json) {
         printf("{\"bins\": %llu, \"balls\": %llu, \"choices\": %u, "
                "\"with_replacement\": %s, \"seed\": %llu, \"max_load\": %u, "
-               "\"ln_n_over_ln_ln_n\": %.4f, \"ln_ln_n_over_ln_d\": %.4f, "
-               "\"histogram\": [",
+               "\"ln_n_over_ln_ln_n\": %.4f, ",
                (unsigned long long)c->bins, (unsigned long long)c->balls,
                c->choices, c->replacement ? "true" : "false",
-               (unsigned long long)c->seed, maxl, ln / lnln,
-               c->choices > 1 ? lnln / log((double)c->choices) : NAN);
+               (unsigned long long)c->seed, maxl, ln / lnln);
+        if (c->choices > 1)
+            printf("\"ln_ln_n_over_ln_d\": %.4f, ",
+                   lnln / log((double)c->choices));
+        printf("\"histogram\": [");
         for (uint32_t l = 0; l <= maxl; l++)
             printf("%s%llu", l ? ", " : "", (unsigned long long)hist[l]);
         printf("]}\n");
