@@ -6,6 +6,7 @@
 #ifndef LBKIT_FUZZ_H
 #define LBKIT_FUZZ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
