@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Every C example in README.md compiles against lbkit and runs (exit 0).
 
-Usage: check_readme.py README.md INCLUDE_DIR LIBLBKIT.a
+Usage: check_readme.py README.md INCLUDE_DIR LIBLBKIT.a [SANITIZE]
+SANITIZE is meson's b_sanitize value, so a sanitized library links.
 """
 import os
 import re
@@ -10,6 +11,8 @@ import sys
 import tempfile
 
 readme, incdir, lib = sys.argv[1:4]
+san = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] not in ("", "none") else None
+extra = ["-fsanitize=" + san] if san else []
 blocks = re.findall(r"```c\n(.*?)```", open(readme).read(), re.S)
 failed = 0
 with tempfile.TemporaryDirectory() as tmp:
@@ -17,7 +20,7 @@ with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "ex%d.c" % i)
         exe = os.path.join(tmp, "ex%d" % i)
         open(src, "w").write(code)
-        r = subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-I", incdir, src,
+        r = subprocess.run(["cc", "-std=c11", "-Wall", "-Werror"] + extra + ["-I", incdir, src,
                             lib, "-lxxhash", "-lm", "-lpthread", "-o", exe],
                            capture_output=True, text=True)
         if r.returncode == 0:
