@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,11 +57,15 @@ static double bench_wall(void)
 
 /* ---- arguments --------------------------------------------------------- */
 
-static void die(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2), noreturn)) static void
+die(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "lbkit-sim: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
+    va_end(ap);
     exit(2);
 }
 

@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,14 +115,17 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static void logf_(struct proxy *p, const char *fmt, const char *a,
-                  const char *b)
+__attribute__((format(printf, 2, 3))) static void
+logf_(struct proxy *p, const char *fmt, ...)
 {
-    if (!p->quiet) {
-        fprintf(stderr, "lbkit-proxy: ");
-        fprintf(stderr, fmt, a, b);
-        fputc('\n', stderr);
-    }
+    if (p->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "lbkit-proxy: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
 }
 
 /* ---- the backend file and reloads ------------------------------------- */
@@ -195,12 +199,12 @@ static int load_backends(struct proxy *p)
             p->ups = realloc(p->ups, p->ups_cap * sizeof(*p->ups));
         }
         p->ups[p->nups++] = u;
-        logf_(p, "+ %s%s", list.items[i].name, "");
+        logf_(p, "+ %s", list.items[i].name);
     }
     cursor = 0;
     while (lbk_set_iter(p->set, &cursor, &b) == 1) {
         if (!((struct upstream *)lbk_backend_user(b))->listed) {
-            logf_(p, "- %s%s", lbk_backend_name(b), "");
+            logf_(p, "- %s", lbk_backend_name(b));
             lbk_set_remove(p->set, lbk_backend_slot(b));
         }
     }
@@ -238,7 +242,7 @@ static void mark_failed(struct proxy *p, lbk_backend *b)
     uint64_t t = now_ns();
     if (lbk_backend_health(b) != LBK_HEALTH_DOWN) {
         lbk_backend_set_health(b, LBK_HEALTH_DOWN);
-        logf_(p, "backend %s down, retry later%s", lbk_backend_name(b), "");
+        logf_(p, "backend %s down, retry later", lbk_backend_name(b));
     }
     u->retry_at = t + u->backoff;
     u->backoff =
@@ -343,7 +347,7 @@ static int conn_dial(struct proxy *p, struct conn *c)
         c->tries++;
         int rc = backend_choose(p, c);
         if (rc < 0) {
-            logf_(p, "no backend: %s%s", lbk_strerror(rc), "");
+            logf_(p, "no backend: %s", lbk_strerror(rc));
             return -1;
         }
         struct upstream *u = lbk_backend_user(c->b);
@@ -623,7 +627,7 @@ int main(int argc, char **argv)
                 struct signalfd_siginfo si;
                 while (read(p.sfd, &si, sizeof si) == sizeof si) {
                     if (si.ssi_signo == SIGHUP) {
-                        logf_(&p, "SIGHUP: reloading %s%s", p.file, "");
+                        logf_(&p, "SIGHUP: reloading %s", p.file);
                         load_backends(&p);
                     } else if (si.ssi_signo == SIGUSR1) {
                         print_stats(&p);
