@@ -52,13 +52,18 @@ static lbk_backend *backend_alloc(lbk_set *set, const char *name, size_t len)
     /* Round up to whole cache lines and align, so live atomics of two
      * backends never share a line. */
     size_t padded = (size + LBK_CACHELINE - 1) & ~(size_t)(LBK_CACHELINE - 1);
-    void *mem = lbk_malloc(&set->alloc, padded + LBK_CACHELINE);
+    char *mem =
+        lbk_malloc(&set->alloc, padded + LBK_CACHELINE + sizeof(void *));
     if (mem == NULL)
         return NULL;
-    uintptr_t p = ((uintptr_t)mem + sizeof(void *) + LBK_CACHELINE - 1) &
-                  ~(uintptr_t)(LBK_CACHELINE - 1);
-    ((void **)p)[-1] = mem; /* the raw pointer sits just below */
-    lbk_backend *b = (lbk_backend *)p;
+    /* Skip to the first cache-line boundary that leaves room for the raw
+     * pointer just below it (arithmetic on mem keeps the bounds visible). */
+    uintptr_t at = (uintptr_t)(mem + sizeof(void *));
+    size_t skip =
+        (LBK_CACHELINE - (at & (LBK_CACHELINE - 1))) & (LBK_CACHELINE - 1);
+    char *p = mem + sizeof(void *) + skip;
+    memcpy(p - sizeof(void *), &mem, sizeof(mem)); /* the raw pointer */
+    lbk_backend *b = (lbk_backend *)(void *)p;
     memset(b, 0, sizeof(*b));
     memcpy(b->name, name, len);
     b->name[len] = '\0';
@@ -68,7 +73,9 @@ static lbk_backend *backend_alloc(lbk_set *set, const char *name, size_t len)
 
 static void backend_free(lbk_set *set, lbk_backend *b)
 {
-    lbk_free(&set->alloc, ((void **)b)[-1]);
+    void *mem;
+    memcpy(&mem, (char *)b - sizeof(void *), sizeof(mem));
+    lbk_free(&set->alloc, mem);
 }
 
 /* ---- the name index --------------------------------------------------- */
