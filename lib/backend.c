@@ -254,6 +254,11 @@ void lbk_set_free(lbk_set *set)
     lbk_ref_release(&set->ref);
 }
 
+uint64_t lbk_set_ewma_tau_ns(const lbk_set *set)
+{
+    return atomic_load_explicit(&set->ewma_tau_ns, memory_order_relaxed);
+}
+
 const lbk_allocator *lbk_set_allocator(const lbk_set *set)
 {
     return &set->alloc;

@@ -16,9 +16,20 @@
  *             CAS word: pending--            if ptr is still current;
  *             (else ptr->refs-- : the writer already moved our pending
  *              count into ptr->refs when it swapped)
- *   publish:  old = exchange(word, new)
- *             old->refs += pending(old)      hand the in-between readers
- *             old->refs -= 1                 their references, then drop ours
+ *   publish:  cur->refs += BIAS              hold the old object up
+ *             old = exchange(word, new)
+ *             old->refs += pending(old) - BIAS - 1
+ *                                            hand the in-between readers
+ *                                            their references, drop the
+ *                                            bias and the cell's own; free
+ *                                            if that reaches zero
+ *
+ * Why the bias: a reader that finds the pointer already swapped undoes its
+ * increment at once, counting on the writer to add its pending unit - which
+ * the writer may not have done yet.  If that reader then released, the
+ * count could touch zero early.  The bias (2^40, far above any count) keeps
+ * the old object alive across the window, and the writer removes it in the
+ * same atomic add that transfers the pending readers.
  *
  * The pending field only ever counts threads inside acquire at that
  * instant, so 16 bits suffice.  User-space pointers on x86-64 and AArch64
@@ -59,23 +70,39 @@ void lbk_cell_init(lbk_cell *c)
     atomic_init(&c->word, 0);
 }
 
-static void cell_retire(uint64_t old)
+/* Readers that lost the race with a swap drop their own increment as soon
+ * as they see the new pointer, possibly before the writer has added their
+ * pending count; the writer therefore holds CELL_BIAS extra references on
+ * the old object across the exchange, so no early drop can reach zero. */
+#define CELL_BIAS (INT64_C(1) << 40)
+
+static void ref_add_release(lbk_ref *r, int64_t delta)
 {
+    if (atomic_fetch_add_explicit(&r->refs, delta, memory_order_acq_rel) +
+            delta ==
+        0)
+        r->destroy(r);
+}
+
+static uint64_t cell_swap(lbk_cell *c, uint64_t w)
+{
+    /* One writer: the current pointer cannot change under us. */
+    lbk_ref *cur =
+        cell_ptr(atomic_load_explicit(&c->word, memory_order_acquire));
+    if (cur != NULL)
+        atomic_fetch_add_explicit(&cur->refs, CELL_BIAS, memory_order_relaxed);
+    uint64_t old = atomic_exchange_explicit(&c->word, w, memory_order_acq_rel);
     lbk_ref *r = cell_ptr(old);
-    if (r == NULL)
-        return;
-    int64_t pending = (int64_t)(old >> CELL_PTR_BITS);
-    if (pending != 0)
-        atomic_fetch_add_explicit(&r->refs, pending, memory_order_relaxed);
-    lbk_ref_release(r);
+    if (r != NULL) /* + pending readers - bias - the cell's own */
+        ref_add_release(r, (int64_t)(old >> CELL_PTR_BITS) - CELL_BIAS - 1);
+    return old;
 }
 
 int lbk_cell_publish(lbk_cell *c, lbk_ref *obj)
 {
     uint64_t w = (uint64_t)(uintptr_t)obj;
     RETURN_ERROR_IF((w & ~CELL_PTR_MASK) != 0, LBK_ENOTSUP);
-    uint64_t old = atomic_exchange_explicit(&c->word, w, memory_order_acq_rel);
-    cell_retire(old);
+    cell_swap(c, w);
     return 0;
 }
 
@@ -105,6 +132,5 @@ lbk_ref *lbk_cell_acquire(lbk_cell *c)
 
 void lbk_cell_clear(lbk_cell *c)
 {
-    uint64_t old = atomic_exchange_explicit(&c->word, 0, memory_order_acq_rel);
-    cell_retire(old);
+    cell_swap(c, 0);
 }

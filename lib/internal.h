@@ -209,6 +209,9 @@ struct lbk_snapshot {
     lbk_snap_entry e[];
 };
 
+/* The set's latency EWMA time constant in ns (lbk_set_set_ewma_decay). */
+uint64_t lbk_set_ewma_tau_ns(const struct lbk_set *set);
+
 /* The set's allocator, for modules that allocate per snapshot. */
 const lbk_allocator *lbk_set_allocator(const struct lbk_set *set);
 
