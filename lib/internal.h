@@ -125,6 +125,55 @@ static inline uint64_t lbk_rng_next(lbk_rng *r)
     return lbk_mix64(s + LBK_GOLDEN_GAMMA);
 }
 
+/*
+ * lbk_rng_next() with a relaxed load and store instead of the atomic add
+ * (an add costs ~14 ns on the reference VM, a load and store under 1 ns):
+ * the same stream for one thread; two draws that overlap in time may return
+ * the same number.  Pickers whose draws only need the right distribution
+ * per draw (weighted random) use it.
+ */
+static inline uint64_t lbk_rng_next_relaxed(lbk_rng *r)
+{
+    uint64_t s = atomic_load_explicit(&r->state, memory_order_relaxed) +
+                 LBK_GOLDEN_GAMMA;
+    atomic_store_explicit(&r->state, s, memory_order_relaxed);
+    return lbk_mix64(s);
+}
+
+/*
+ * The next turn of a shared counter: with exact, an atomic add (every
+ * caller gets its own turn); otherwise a relaxed load and store, so callers
+ * that overlap in time may share a turn but none is skipped.  Round-robin
+ * and smooth WRR take it per pick (see their exact_turns option).
+ */
+static inline uint64_t lbk_turn_next(_Atomic uint64_t *c, bool exact)
+{
+    if (exact)
+        return atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(c, memory_order_relaxed);
+    atomic_store_explicit(c, t + 1, memory_order_relaxed);
+    return t;
+}
+
+/*
+ * floor(x / d) and x mod d for any 64-bit x without a division, given the
+ * precomputed m = UINT64_MAX / d: the estimate floor(x * m / 2^64) is the
+ * quotient or one less, so one correction suffices.
+ */
+static inline uint64_t lbk_divmod64(uint64_t x, uint64_t d, uint64_t m,
+                                    uint64_t *rem)
+{
+    __extension__ typedef unsigned __int128 u128;
+    uint64_t q = (uint64_t)(((u128)x * m) >> 64);
+    uint64_t r = x - q * d;
+    if (r >= d) {
+        r -= d;
+        q++;
+    }
+    *rem = r;
+    return q;
+}
+
 /* The same generator for one thread (simulators, builders): no atomics. */
 static inline uint64_t lbk_rng_local_next(uint64_t *state)
 {

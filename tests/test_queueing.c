@@ -3,7 +3,8 @@
  * examples, points computed independently with mpmath at 50 digits,
  * M/M/1 closed forms, the identities between metrics, monotonicity, the
  * waiting-time distribution against numerical integration, quantiles
- * inverting the tails, sizing minimality, clean underflow, and every
+ * inverting the tails, sizing minimality, sizing never answering an N its
+ * evaluation function rejects (extreme rates), clean underflow, and every
  * documented error on bad input.
  */
 #include <float.h>
@@ -554,6 +555,137 @@ static void test_sizing(void **state)
     assert_lbk(lbk_mmn_servers_for_utilization(4e9, 1, 0.5, &n), LBK_ERANGE);
 }
 
+/*
+ * Sizing never answers an N its evaluation function rejects.  One sizing
+ * target, judged by the public function a caller would check it with:
+ * rc and the value at N.
+ */
+typedef int (*judge_fn)(double lambda, double mu, uint32_t n, double target,
+                        double t, double *v, bool *ok);
+
+static int judge_p_wait(double lambda, double mu, uint32_t n, double target,
+                        double t, double *v, bool *ok)
+{
+    (void)t;
+    int rc = lbk_mmn_p_wait(lambda, mu, n, v);
+    *ok = rc == 0 && *v <= target;
+    return rc;
+}
+
+static int judge_mean_wait(double lambda, double mu, uint32_t n, double target,
+                           double t, double *v, bool *ok)
+{
+    (void)t;
+    int rc = lbk_mmn_mean_wait(lambda, mu, n, v);
+    *ok = rc == 0 && *v <= target;
+    return rc;
+}
+
+static int judge_service_level(double lambda, double mu, uint32_t n,
+                               double target, double t, double *v, bool *ok)
+{
+    int rc = lbk_mmn_service_level(lambda, mu, n, t, v);
+    *ok = rc == 0 && *v >= target;
+    return rc;
+}
+
+/* rc of the sizing call; checks the answer against the judge: N accepted
+ * and meeting the target, N - 1 missing it, unstable or out of range. */
+static int check_size_consistent(int rc, uint32_t n, judge_fn judge,
+                                 double lambda, double mu, double target,
+                                 double t)
+{
+    if (rc < 0) {
+        assert_true(rc == LBK_EINVAL || rc == LBK_ERANGE);
+        assert_int_equal(n, 77); /* untouched */
+        return rc;
+    }
+    double v;
+    bool ok;
+    int jrc = judge(lambda, mu, n, target, t, &v, &ok);
+    if (jrc != 0 || !ok)
+        fail_msg("sizing(%a, %a, %a, %a) = %u but evaluation: %s, %a", lambda,
+                 mu, target, t, n, lbk_errname(jrc), v);
+    if (n > 1) {
+        jrc = judge(lambda, mu, n - 1, target, t, &v, &ok);
+        assert_true(jrc == LBK_EUNSTABLE || jrc == LBK_ERANGE ||
+                    (jrc == 0 && !ok));
+    }
+    return rc;
+}
+
+#define SENTINEL_V 12345.0
+
+static void test_sizing_agrees_with_evaluation(void **state)
+{
+    (void)state;
+    uint32_t n = 77;
+    double v = SENTINEL_V;
+    /* The fuzzer's case: with mu the smallest subnormal, 1/mu overflows and
+     * every evaluation is LBK_ERANGE, so sizing is too (it once said 1). */
+    const double tiny = 4.9e-324;
+    assert_lbk(lbk_mmn_p_wait(0, tiny, 1, &v), LBK_ERANGE);
+    assert_lbk(lbk_mmn_servers_for_p_wait(0, tiny, tiny, &n), LBK_ERANGE);
+    assert_lbk(lbk_mmn_servers_for_mean_wait(0, tiny, 1, &n), LBK_ERANGE);
+    assert_lbk(lbk_mmn_servers_for_service_level(0, tiny, 1, 0.5, &n),
+               LBK_ERANGE);
+    assert_int_equal(n, 77);
+    assert_true(v == SENTINEL_V);
+    /* N mu - lambda overflows from N = 4 on, and N = 2, 3 miss the target:
+     * no evaluable N meets it. */
+    assert_ok(lbk_mmn_p_wait(1.5e308, 1e308, 3, &v));
+    assert_true(v > 0.1);
+    assert_lbk(lbk_mmn_p_wait(1.5e308, 1e308, 4, &v), LBK_ERANGE);
+    assert_lbk(lbk_mmn_servers_for_p_wait(1.5e308, 1e308, 0.1, &n), LBK_ERANGE);
+    assert_lbk(lbk_mmn_servers_for_service_level(1.5e308, 1e308, 0, 0.9, &n),
+               LBK_ERANGE);
+    assert_int_equal(n, 77);
+    /* Just above the stability limit a time overflows (W = Wq + 1/mu at
+     * N = 1): that N is passed over, the next one is the answer. */
+    assert_lbk(lbk_mmn_mean_wait(5e-309, 1e-308, 1, &v), LBK_ERANGE);
+    assert_ok(lbk_mmn_servers_for_mean_wait(5e-309, 1e-308, 1e308, &n));
+    assert_int_equal(n, 2);
+
+    /* Every combination of extreme rates and targets. */
+    const double rates[] = {0,      tiny,    1e-310, 2.2250738585072014e-308,
+                            1e-300, 1e-9,    0.5,    1,
+                            3.7,    1e3,     1e9,    1e300,
+                            1e308,  1.5e308, DBL_MAX};
+    const double targets[] = {tiny, 1e-300, 1e-6, 0.5, 0.999, 1e300};
+    const double times[] = {0, tiny, 1, 1e300};
+    const size_t nr = sizeof rates / sizeof rates[0];
+    const size_t nt = sizeof targets / sizeof targets[0];
+    int answered = 0, ranged = 0;
+    for (size_t i = 0; i < nr; i++) {
+        for (size_t j = 0; j < nr; j++) {
+            double lambda = rates[i], mu = rates[j];
+            for (size_t k = 0; k < nt; k++) {
+                double x = targets[k];
+                int rc;
+                n = 77;
+                rc = lbk_mmn_servers_for_p_wait(lambda, mu, x, &n);
+                rc = check_size_consistent(rc, n, judge_p_wait, lambda, mu, x,
+                                           0);
+                answered += rc == 0;
+                ranged += rc == LBK_ERANGE;
+                n = 77;
+                rc = lbk_mmn_servers_for_mean_wait(lambda, mu, x, &n);
+                check_size_consistent(rc, n, judge_mean_wait, lambda, mu, x, 0);
+                for (size_t m = 0; m < sizeof times / sizeof times[0]; m++) {
+                    n = 77;
+                    rc = lbk_mmn_servers_for_service_level(lambda, mu, times[m],
+                                                           x, &n);
+                    check_size_consistent(rc, n, judge_service_level, lambda,
+                                          mu, x, times[m]);
+                }
+            }
+        }
+    }
+    /* the grid exercises both outcomes */
+    assert_true(answered > 50);
+    assert_true(ranged > 10);
+}
+
 /* ---- bad input ------------------------------------------------------- */
 
 #define SENTINEL 12345.0
@@ -840,6 +972,7 @@ int main(void)
         cmocka_unit_test(test_clean_underflow),
         cmocka_unit_test(test_approximations),
         cmocka_unit_test(test_sizing),
+        cmocka_unit_test(test_sizing_agrees_with_evaluation),
         cmocka_unit_test(test_bad_mmn_input),
         cmocka_unit_test(test_bad_approximation_input),
         cmocka_unit_test(test_random_inputs),

@@ -38,8 +38,10 @@
  *                  servers == 0, a NULL out-parameter, or a target outside
  *                  its documented range;
  *   LBK_EUNSTABLE  lambda >= N * mu (a >= N): no steady state exists;
- *   LBK_ERANGE     N * mu overflows a double, or a sizing answer would
- *                  exceed UINT32_MAX servers.
+ *   LBK_ERANGE     N * mu - lambda or 1 / mu overflows a double, a time or
+ *                  length result would overflow (extreme rates only), or a
+ *                  sizing answer would exceed UINT32_MAX servers or could
+ *                  not be evaluated (see sizing below).
  */
 #ifndef LBKIT_QUEUEING_H
 #define LBKIT_QUEUEING_H
@@ -243,6 +245,20 @@ LBK_API int lbk_mmn_response_quantile(double lambda, double mu,
  * scan from N = 1.  The answer N meets the target and N - 1 does not (or
  * N - 1 is unstable, or N = 1), judged by the same functions as above.
  * Offered loads up to and beyond 10^6 Erlangs are supported.
+ *
+ * A sizing function never returns an N that its evaluation function
+ * (lbk_mmn_p_wait, lbk_mmn_mean_wait, lbk_mmn_service_level,
+ * lbk_mmn_utilization, lbk_erlang_b) rejects.  At extreme rates that
+ * function may fail with LBK_ERANGE for some N; then:
+ *   - where 1/mu or N mu - lambda overflows (so every larger N fails too)
+ *     before an N meets the target, the sizing function returns LBK_ERANGE
+ *     (e.g. mu = 4.9e-324: lbk_mmn_p_wait, _mean_wait and _service_level
+ *     are LBK_ERANGE at every N, and so are the three sizing functions
+ *     built on them, even with lambda = 0);
+ *   - where a time of the queue overflows just above the stability limit
+ *     (mu near DBL_MIN), that N is passed over like one that misses the
+ *     target, and the answer is the next N that evaluates and meets it:
+ *     then N - 1 may be LBK_ERANGE rather than a miss.
  */
 
 /*
