@@ -127,7 +127,9 @@ static void index_delete(lbk_set *set, const lbk_backend *b)
     uint32_t mask = set->index_cap - 1;
     bool found;
     uint32_t i = index_probe(set, b->name_hash, b->name, b->name_len, &found);
-    if (!found)
+    /* defensive: the only caller (lbk_set_remove) passes a listed backend,
+     * which is always in the index */
+    if (LBK_UNLIKELY(!found))
         return;
     uint32_t j = i;
     for (;;) {
@@ -476,7 +478,9 @@ int lbk_set_publish(lbk_set *set)
     FORWARD_IF_ERROR(lbk_set_snapshot(set, &snap));
     lbk_ref *r = (lbk_ref *)&((lbk_snapshot *)snap)->ref;
     int rc = lbk_cell_publish(&set->published, r);
-    if (rc < 0) {
+    /* defensive: LBK_ENOTSUP only for an address above 48 bits, which
+     * x86-64 and AArch64 Linux never hand out without an explicit hint */
+    if (LBK_UNLIKELY(rc < 0)) {
         lbk_ref_release(r);
         return rc;
     }
@@ -487,7 +491,9 @@ int lbk_set_acquire(lbk_set *set, const lbk_snapshot **out)
 {
     RETURN_ERROR_IF(set == NULL || out == NULL, LBK_EINVAL);
     lbk_ref *r = lbk_cell_acquire(&set->published);
-    RETURN_ERROR_IF(r == NULL, LBK_ESTATE); /* only after lbk_set_free */
+    /* defensive: the cell is empty only after lbk_set_free, after which
+     * backend.h forbids any call on set */
+    RETURN_ERROR_IF(LBK_UNLIKELY(r == NULL), LBK_ESTATE);
     *out = (const lbk_snapshot *)r;
     return 0;
 }

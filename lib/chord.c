@@ -420,8 +420,10 @@ static int walk(const lbk_chord *c, uint32_t from, uint64_t key, uint32_t *path,
                     break;
                 }
             }
+            /* defensive: s lies in (n, key) and is not known dead, so the
+             * successor-list loop above always picks something */
             if (LBK_UNLIKELY(best == LBK_CHORD_NONE))
-                return LBK_ETIMEDOUT; /* unreachable: s qualifies */
+                return LBK_ETIMEDOUT;
             if (is_live(c, best)) {
                 n = best;
                 hops++;
@@ -481,7 +483,8 @@ int lbk_chord_owner(const lbk_chord *c, uint64_t key_id, uint32_t *node_out)
             return 0;
         }
     }
-    return LBK_ENOBACKEND; /* unreachable while live > 0 */
+    /* defensive: every live node is on the ring, so the loop returns */
+    return LBK_ENOBACKEND;
 }
 
 /* ---- membership --------------------------------------------------------- */
@@ -491,7 +494,8 @@ static int reserve_one(lbk_chord *c)
 {
     if (c->n < c->cap)
         return 0;
-    RETURN_ERROR_IF(c->n >= LBK_CHORD_NODES_MAX, LBK_ERANGE);
+    /* defensive: lbk_chord_join, the only caller, checked this already */
+    RETURN_ERROR_IF(LBK_UNLIKELY(c->n >= LBK_CHORD_NODES_MAX), LBK_ERANGE);
     uint32_t cap = c->cap < 8 ? 8 : c->cap * 2;
     if (cap > LBK_CHORD_NODES_MAX)
         cap = LBK_CHORD_NODES_MAX;
@@ -581,6 +585,9 @@ int lbk_chord_leave(lbk_chord *c, uint32_t x)
     for (unsigned j = 0; j < r; j++) {
         uint32_t s = xl[j];
         if (s != x && is_live(c, s)) {
+            /* defensive: p == x means x believed it was alone; s then gets
+             * no predecessor rather than the departed x (no test history
+             * reaches this; see doc/coverage-notes.md) */
             if (c->pred[s] == x)
                 c->pred[s] = p == x ? LBK_CHORD_NONE : p;
             break;

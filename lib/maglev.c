@@ -239,6 +239,9 @@ int lbk_maglev_init(void *buf, size_t bytes, const lbk_snapshot *snap,
     lbk_maglev_options o;
     FORWARD_IF_ERROR(check_args(snap, opts, &o));
     size_t need;
+    /* defensive: check_args already bounded table_size and a snapshot never
+     * exceeds LBK_SET_MAX, so this cannot fail (and the table_bytes below
+     * neither) */
     FORWARD_IF_ERROR(lbk_maglev_table_size_bytes(snap->n, o.table_size, &need));
     RETURN_ERROR_IF(bytes < need, LBK_ERANGE);
     lbk_maglev *m = buf;
@@ -296,7 +299,8 @@ size_t lbk_maglev_memory_bytes(const lbk_maglev *m)
     if (m == NULL)
         return 0;
     size_t t = 0;
-    (void)table_bytes(m->snap->n, m->size, &t); /* validated at build */
+    /* defensive: validated at build, cannot fail here */
+    (void)table_bytes(m->snap->n, m->size, &t);
     return header_bytes() + t;
 }
 

@@ -39,6 +39,10 @@
 #include "lbkit/p2c.h"
 #define PICKER_HAVE_P2C 1
 #endif
+#if defined(LBK_HAVE_BANDIT)
+#include "lbkit/bandit.h"
+#define PICKER_HAVE_BANDIT 1
+#endif
 
 static const char *const policy_names[] = {
     [LBK_POLICY_ROUND_ROBIN] = "round_robin",
@@ -47,6 +51,8 @@ static const char *const policy_names[] = {
     [LBK_POLICY_LEAST_CONN] = "least_conn",
     [LBK_POLICY_P2C] = "p2c",
     [LBK_POLICY_P2C_PEAK_EWMA] = "p2c_peak_ewma",
+    [LBK_POLICY_UCB1] = "ucb1",
+    [LBK_POLICY_THOMPSON] = "thompson",
 };
 #define POLICY_COUNT (sizeof(policy_names) / sizeof(policy_names[0]))
 
@@ -99,6 +105,13 @@ bool lbk_policy_available(lbk_policy p)
     case LBK_POLICY_P2C:
     case LBK_POLICY_P2C_PEAK_EWMA:
 #ifdef PICKER_HAVE_P2C
+        return true;
+#else
+        return false;
+#endif
+    case LBK_POLICY_UCB1:
+    case LBK_POLICY_THOMPSON:
+#ifdef PICKER_HAVE_BANDIT
         return true;
 #else
         return false;
@@ -211,6 +224,22 @@ static int build_object(lbk_picker *p, const lbk_snapshot *snap, lbk_ref **out)
         return LBK_ENOTSUP;
 #endif
     }
+    case LBK_POLICY_UCB1:
+    case LBK_POLICY_THOMPSON: {
+#ifdef PICKER_HAVE_BANDIT
+        lbk_bandit_options bo;
+        lbk_bandit_options_init(&bo);
+        bo.algo = p->policy == LBK_POLICY_UCB1 ? LBK_BANDIT_UCB1
+                                               : LBK_BANDIT_THOMPSON;
+        bo.seed = seed;
+        lbk_bandit *bd;
+        FORWARD_IF_ERROR(lbk_bandit_build(snap, &bo, &p->alloc, &bd));
+        *out = (lbk_ref *)(void *)bd;
+        return 0;
+#else
+        return LBK_ENOTSUP;
+#endif
+    }
     }
     return LBK_EINVAL;
 }
@@ -230,7 +259,7 @@ static int picker_refresh(lbk_picker *p)
 {
     const lbk_snapshot *snap;
     FORWARD_IF_ERROR(lbk_set_snapshot(p->set, &snap));
-    lbk_ref *obj;
+    lbk_ref *obj = NULL;
     int rc = build_object(p, snap, &obj);
     lbk_snapshot_release(snap); /* the object holds its own reference */
     FORWARD_IF_ERROR(rc);
@@ -333,6 +362,13 @@ static inline int policy_pick(lbk_policy policy, lbk_ref *r, uint64_t now_ns,
 #else
         break;
 #endif
+    case LBK_POLICY_UCB1:
+    case LBK_POLICY_THOMPSON:
+#ifdef PICKER_HAVE_BANDIT
+        return lbk_bandit_pick((lbk_bandit *)(void *)r, b);
+#else
+        break;
+#endif
     }
     (void)now_ns;
     return LBK_ENOTSUP;
@@ -382,6 +418,13 @@ int lbk_picker_release(lbk_picker *picker, lbk_pick *pick,
                 outcome->now_ns ? outcome->now_ns : pick->start_ns + lat;
             (void)lbk_backend_record_latency(b, lat, now);
         }
+#ifdef PICKER_HAVE_BANDIT
+        /* the bandits learn from every outcome reported to them */
+        if (picker->policy == LBK_POLICY_UCB1 ||
+            picker->policy == LBK_POLICY_THOMPSON)
+            (void)lbk_bandit_report((lbk_bandit *)(void *)r, b,
+                                    outcome->success, lat);
+#endif
     }
     pick->backend = NULL;
     pick->held_ = NULL;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every C example in README.md compiles against lbkit and runs (exit 0).
 
-Usage: check_readme.py README.md INCLUDE_DIR LIBLBKIT.a [SANITIZE]
+Usage: check_readme.py README.md INCLUDE_DIR LIBLBKIT.a [SANITIZE [coverage]]
 SANITIZE is meson's b_sanitize value, so a sanitized library links.
 """
 import os
@@ -13,6 +13,8 @@ import tempfile
 readme, incdir, lib = sys.argv[1:4]
 san = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] not in ("", "none") else None
 extra = ["-fsanitize=" + san] if san else []
+if len(sys.argv) > 5 and sys.argv[5] == "coverage":
+    extra.append("--coverage")
 blocks = re.findall(r"```c\n(.*?)```", open(readme).read(), re.S)
 failed = 0
 with tempfile.TemporaryDirectory() as tmp:

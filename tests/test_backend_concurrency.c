@@ -5,6 +5,8 @@
  * ThreadSanitizer by .ci/run.  Proves: no reader sees freed memory (ASan /
  * TSan would report), in-flight counts balance to zero, and every backend a
  * reader got from a snapshot still carries the name it was added with.
+ * Also the publication cell alone (with and without empty publications) and
+ * health racing ejection on one backend's shared state word.
  * Readers: $LBK_TEST_THREADS (default 3).
  */
 #include <pthread.h>
@@ -47,9 +49,8 @@ static void *reader(void *arg)
                 atomic_fetch_add(&sh->bad, 1);
             if (lbk_backend_begin(b) < 0)
                 atomic_fetch_add(&sh->bad, 1);
-            lbk_backend_set_health(b, (test_rand(&rs) & 7) == 0
-                                          ? LBK_HEALTH_DOWN
-                                          : LBK_HEALTH_UP);
+            lbk_backend_set_health(
+                b, (test_rand(&rs) & 7) == 0 ? LBK_HEALTH_DOWN : LBK_HEALTH_UP);
             lbk_backend_record_latency(b, test_rand(&rs) % 1000, now += 100);
             (void)lbk_backend_eligible(b);
             if (lbk_backend_end(b) < 0)
@@ -191,12 +192,162 @@ static void test_cell_race(void **state)
     assert_int_equal(atomic_load(&frees), made);
 }
 
+/*
+ * Threads of the two tests below start together (a spin on a flag after
+ * they have all checked in), so their loops really overlap instead of
+ * running one after another on a loaded machine.
+ */
+struct start_gate {
+    _Atomic int ready;
+    _Atomic int go;
+};
+
+static void gate_wait(struct start_gate *g)
+{
+    atomic_fetch_add(&g->ready, 1);
+    while (!atomic_load(&g->go))
+        sched_yield();
+}
+
+static void gate_open(struct start_gate *g, int threads)
+{
+    while (atomic_load(&g->ready) < threads)
+        sched_yield();
+    atomic_store(&g->go, 1);
+}
+
+/* Readers racing a writer that alternates between an object and an empty
+ * cell: a reader gets either NULL or a live object, never a freed one, and
+ * every object is freed exactly once. */
+struct cell_shared_gated {
+    struct cell_shared cs;
+    struct start_gate gate;
+};
+
+static void *cell_reader_nullable(void *arg)
+{
+    struct cell_shared_gated *g = arg;
+    gate_wait(&g->gate);
+    while (!atomic_load(&g->cs.stop)) {
+        struct cell_obj *o = (struct cell_obj *)lbk_cell_acquire(&g->cs.cell);
+        if (o != NULL && o->value < 0)
+            atomic_fetch_add(&g->cs.bad, 1);
+        lbk_ref_release(o ? &o->ref : NULL);
+    }
+    return NULL;
+}
+
+static void test_cell_race_with_empty(void **state)
+{
+    (void)state;
+    _Atomic long frees = 0;
+    struct cell_shared_gated g = {0};
+    lbk_cell_init(&g.cs.cell);
+    int n = readers_from_env();
+    pthread_t tid[16];
+    for (int t = 0; t < n; t++)
+        assert_int_equal(
+            pthread_create(&tid[t], NULL, cell_reader_nullable, &g), 0);
+    gate_open(&g.gate, n);
+    long made = 0;
+    for (int i = 0; i < 40000; i++) {
+        if (i & 1) {
+            assert_ok(lbk_cell_publish(&g.cs.cell, NULL));
+            continue;
+        }
+        struct cell_obj *o = malloc(sizeof *o);
+        assert_non_null(o);
+        lbk_ref_init(&o->ref, cell_obj_destroy);
+        o->frees = &frees;
+        o->value = made++;
+        assert_ok(lbk_cell_publish(&g.cs.cell, &o->ref));
+    }
+    atomic_store(&g.cs.stop, 1);
+    for (int t = 0; t < n; t++)
+        pthread_join(tid[t], NULL);
+    assert_int_equal(atomic_load(&g.cs.bad), 0);
+    assert_int_equal(atomic_load(&frees), made); /* the last publish was NULL */
+    lbk_cell_clear(&g.cs.cell);
+    assert_int_equal(atomic_load(&frees), made);
+}
+
+/* Health and ejection share one atomic word: threads setting health race a
+ * thread toggling ejection, and neither may lose the other's bits. */
+enum { FLIPS = 100000 };
+
+struct flip_shared {
+    lbk_backend *b;
+    _Atomic int bad;
+    struct start_gate gate;
+};
+
+static lbk_health health_for(int i)
+{
+    return i % 3 == 0   ? LBK_HEALTH_DOWN
+           : i % 3 == 1 ? LBK_HEALTH_DRAINING
+                        : LBK_HEALTH_UP;
+}
+
+static void *health_flipper(void *arg)
+{
+    struct flip_shared *fs = arg;
+    gate_wait(&fs->gate);
+    for (int i = 0; i < FLIPS; i++) {
+        if (lbk_backend_set_health(fs->b, health_for(i)) < 0)
+            atomic_fetch_add(&fs->bad, 1);
+        if ((unsigned)lbk_backend_health(fs->b) > LBK_HEALTH_DOWN)
+            atomic_fetch_add(&fs->bad, 1);
+    }
+    return NULL;
+}
+
+static void *eject_flipper(void *arg)
+{
+    struct flip_shared *fs = arg;
+    gate_wait(&fs->gate);
+    for (int i = 0; i < FLIPS; i++)
+        if (lbk_backend_set_ejected(fs->b, (i & 1) == 0) < 0)
+            atomic_fetch_add(&fs->bad, 1);
+    if (lbk_backend_set_ejected(fs->b, true) < 0) /* end ejected */
+        atomic_fetch_add(&fs->bad, 1);
+    return NULL;
+}
+
+static void test_health_and_ejection_race(void **state)
+{
+    (void)state;
+    lbk_set *set;
+    assert_ok(lbk_set_create(NULL, &set));
+    uint32_t slot;
+    assert_ok(lbk_set_add(set, "b0", 1, NULL, &slot));
+    struct flip_shared fs = {.b = lbk_set_backend(set, slot)};
+    pthread_t th[2], te;
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, health_flipper, &fs), 0);
+    assert_int_equal(pthread_create(&te, NULL, eject_flipper, &fs), 0);
+    gate_open(&fs.gate, 3);
+    for (int t = 0; t < 2; t++)
+        pthread_join(th[t], NULL);
+    pthread_join(te, NULL);
+    assert_int_equal(atomic_load(&fs.bad), 0);
+    /* both health threads wrote health_for(FLIPS - 1) last */
+    assert_int_equal(lbk_backend_health(fs.b), health_for(FLIPS - 1));
+    assert_true(lbk_backend_ejected(fs.b)); /* the last ejection survived */
+    assert_false(lbk_backend_eligible(fs.b));
+    assert_ok(lbk_backend_set_ejected(fs.b, false));
+    assert_ok(lbk_backend_set_health(fs.b, LBK_HEALTH_UP));
+    assert_true(lbk_backend_eligible(fs.b));
+    lbk_set_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readers_and_writer),
         cmocka_unit_test(test_no_leak_under_churn),
         cmocka_unit_test(test_cell_race),
+        cmocka_unit_test(test_cell_race_with_empty),
+        cmocka_unit_test(test_health_and_ejection_race),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

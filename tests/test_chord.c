@@ -664,6 +664,123 @@ static void test_key_id(void **state)
     }
 }
 
+/*
+ * Two corners of graceful leave and of routing around departed nodes, found
+ * by a random search over short histories:
+ *
+ * - A node leaves while its successor list names only itself (it has not
+ *   stabilized since the ring had one node) but its predecessor is a live
+ *   other node: that predecessor must end with a list of itself, not of the
+ *   departed node.
+ * - A lookup at a node whose every finger names a departed node and whose
+ *   successor list starts with it: it times out on that node, then forwards
+ *   through the next successor-list entry (no finger qualifies).
+ */
+static void test_leave_corners(void **state)
+{
+    (void)state;
+    uint64_t one[1] = {39};
+    lbk_chord *c = make_ring(6, 2, one, 1);
+    uint32_t x, s;
+    assert_ok(lbk_chord_join(c, 42, 0, &x));
+    assert_ok(lbk_chord_maintain(c, 1));
+    /* 0 learned of x as predecessor but its list is still itself */
+    assert_ok(lbk_chord_predecessor(c, 0, &s));
+    assert_int_equal(s, x);
+    for (unsigned j = 0; j < 2; j++) {
+        assert_ok(lbk_chord_successor(c, 0, j, &s));
+        assert_int_equal(s, 0);
+    }
+    assert_ok(lbk_chord_leave(c, 0));
+    for (unsigned j = 0; j < 2; j++) {
+        assert_ok(lbk_chord_successor(c, x, j, &s));
+        assert_int_equal(s, x);
+    }
+    lbk_chord_result res;
+    for (uint64_t k = 0; k < 64; k += 9) {
+        assert_ok(lbk_chord_lookup(c, x, k, NULL, 0, &res));
+        assert_int_equal(res.owner, x);
+        assert_int_equal(res.timeouts, 0);
+    }
+    lbk_chord_free(c);
+
+    uint64_t two[2] = {0, 26};
+    c = make_ring(5, 3, two, 2);
+    assert_ok(lbk_chord_join(c, 12, 1, &x)); /* every finger of x: node 1 */
+    assert_int_equal(x, 2);
+    for (unsigned i = 1; i <= 5; i++) {
+        assert_ok(lbk_chord_finger(c, x, i, &s));
+        assert_int_equal(s, 1);
+    }
+    assert_ok(lbk_chord_leave(c, 1));
+    uint32_t want;
+    assert_ok(lbk_chord_owner(c, 1, &want));
+    assert_int_equal(want, x); /* 12 is the first live id at or after 1 */
+    /* x times out on node 1, then forwards to node 0 through its list.
+     * Node 0 took node 1's list when it left, which names only node 0, so
+     * it answers for every key: the stale answer Chord gives until
+     * stabilization repairs the tables. */
+    uint32_t path[8];
+    assert_ok(lbk_chord_lookup(c, x, 1, path, 8, &res));
+    assert_int_equal(res.timeouts, 1);
+    assert_int_equal(res.hops, 1);
+    assert_int_equal(path[0], x);
+    assert_int_equal(path[1], 0);
+    assert_int_equal(res.owner, 0);
+    assert_ok(lbk_chord_maintain(c, 16));
+    assert_int_equal(wrong_entries(c), 0);
+    for (uint64_t k = 0; k < 32; k++) {
+        assert_ok(lbk_chord_lookup(c, x, k, NULL, 0, &res));
+        assert_ok(lbk_chord_owner(c, k, &want));
+        assert_int_equal(res.owner, want);
+        assert_int_equal(res.timeouts, 0);
+    }
+    lbk_chord_free(c);
+}
+
+/* Options are checked by lbk_chord_build as by lbk_chord_create; an empty
+ * snapshot gives an empty ring; a node count above LBK_CHORD_NODES_MAX is
+ * refused before ids[] is read. */
+static void test_build_options_and_limits(void **state)
+{
+    (void)state;
+    lbk_set *set;
+    assert_ok(lbk_set_create(NULL, &set));
+    const lbk_snapshot *snap;
+    assert_ok(lbk_set_snapshot(set, &snap));
+    lbk_chord_options o;
+    lbk_chord *sentinel = (lbk_chord *)&sentinel, *c = sentinel;
+    const struct {
+        unsigned bits, succ_list;
+    } bad[] = {{0, 8}, {65, 8}, {64, 0}, {64, LBK_CHORD_SUCC_MAX + 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lbk_chord_options_init(&o);
+        o.bits = bad[i].bits;
+        o.succ_list = bad[i].succ_list;
+        assert_lbk(lbk_chord_build(snap, &o, NULL, &c), LBK_ERANGE);
+        assert_ptr_equal(c, sentinel);
+    }
+    assert_ok(lbk_chord_build(snap, NULL, NULL, &c)); /* empty snapshot */
+    assert_int_equal(lbk_chord_node_count(c), 0);
+    assert_int_equal(lbk_chord_live_count(c), 0);
+    uint32_t x;
+    assert_lbk(lbk_chord_owner(c, 5, &x), LBK_ENOBACKEND);
+    assert_null(lbk_chord_backend(c, 0));
+    assert_ok(lbk_chord_join(c, 5, LBK_CHORD_NONE, &x)); /* a ring can start */
+    assert_ok(lbk_chord_owner(c, 1, &x));
+    assert_int_equal(x, 0);
+    lbk_chord_free(c);
+
+    uint64_t ids[1] = {1};
+    c = sentinel;
+    assert_lbk(
+        lbk_chord_create(NULL, ids, (size_t)LBK_CHORD_NODES_MAX + 1, NULL, &c),
+        LBK_ERANGE);
+    assert_ptr_equal(c, sentinel);
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+}
+
 /* ---- bad input --------------------------------------------------------------
  */
 
@@ -885,6 +1002,8 @@ int main(void)
         cmocka_unit_test(test_simultaneous_failures),
         cmocka_unit_test(test_build_from_snapshot),
         cmocka_unit_test(test_key_id),
+        cmocka_unit_test(test_leave_corners),
+        cmocka_unit_test(test_build_options_and_limits),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_oom_create),
         cmocka_unit_test(test_oom_build),

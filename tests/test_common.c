@@ -92,6 +92,97 @@ static void test_allocator_hook(void **state)
     lbk_free(&a, p);
 }
 
+/* lbk_alloc_init falls back to libc for anything but a complete hook (the
+ * public constructors reject half hooks first; this is the last line). */
+static void test_alloc_init_fallback(void **state)
+{
+    (void)state;
+    fail_alloc fa;
+    fail_alloc_init(&fa);
+    lbk_allocator only_alloc = {fa.hook.alloc, NULL, &fa};
+    lbk_allocator only_free = {NULL, fa.hook.free, &fa};
+    const lbk_allocator *halves[] = {&only_alloc, &only_free, NULL};
+    for (size_t i = 0; i < 3; i++) {
+        lbk_allocator a;
+        lbk_alloc_init(&a, halves[i]);
+        assert_non_null(a.alloc);
+        assert_non_null(a.free);
+        assert_ptr_not_equal(a.alloc, fa.hook.alloc);
+        assert_null(a.user);
+        void *p = lbk_malloc(&a, 8);
+        assert_non_null(p);
+        lbk_free(&a, p);
+    }
+    assert_int_equal(fa.calls, 0); /* the half hook was never called */
+    /* size 0: one byte is requested, a real pointer comes back */
+    lbk_allocator a;
+    lbk_alloc_init(&a, &fa.hook);
+    void *z = lbk_calloc(&a, 5, 0);
+    assert_non_null(z);
+    assert_int_equal(fa.live, 1);
+    lbk_free(&a, z);
+    z = lbk_malloc(&a, 0);
+    assert_non_null(z);
+    lbk_free(&a, z);
+    assert_int_equal(fa.live, 0);
+    /* overflow is refused before the hook is called */
+    fail_alloc_reset(&fa, -1);
+    assert_null(lbk_calloc(&a, SIZE_MAX / 2 + 1, 2));
+    assert_int_equal(fa.calls, 0);
+}
+
+/* The publication cell on one thread: empty, a pointer that does not fit
+ * its 48 bits, NULL publications, and the references it hands out. */
+struct counted {
+    lbk_ref ref;
+    int destroyed;
+};
+
+static void counted_destroy(lbk_ref *r)
+{
+    ((struct counted *)r)->destroyed++;
+}
+
+static void test_cell_single_thread(void **state)
+{
+    (void)state;
+    lbk_cell c;
+    lbk_cell_init(&c);
+    assert_null(lbk_cell_acquire(&c)); /* empty */
+    assert_null(lbk_cell_acquire(&c)); /* and the pending count came back */
+
+    struct counted o1 = {0}, o2 = {0};
+    lbk_ref_init(&o1.ref, counted_destroy);
+    lbk_ref_init(&o2.ref, counted_destroy);
+    assert_ok(lbk_cell_publish(&c, &o1.ref));
+    lbk_ref *r = lbk_cell_acquire(&c);
+    assert_ptr_equal(r, &o1.ref);
+    assert_int_equal(atomic_load(&o1.ref.refs), 2);
+
+    /* An address above 48 bits is refused and nothing changes.  It is never
+     * dereferenced: publish checks it first. */
+    lbk_ref *high = (lbk_ref *)(uintptr_t)(UINT64_C(1) << 56);
+    assert_lbk(lbk_cell_publish(&c, high), LBK_ENOTSUP);
+    lbk_ref *again = lbk_cell_acquire(&c);
+    assert_ptr_equal(again, &o1.ref);
+    lbk_ref_release(again);
+    assert_int_equal(atomic_load(&o1.ref.refs), 2);
+
+    /* Publishing NULL empties the cell; o1 lives on through r. */
+    assert_ok(lbk_cell_publish(&c, NULL));
+    assert_null(lbk_cell_acquire(&c));
+    assert_int_equal(o1.destroyed, 0);
+    lbk_ref_release(r);
+    assert_int_equal(o1.destroyed, 1);
+
+    assert_ok(lbk_cell_publish(&c, &o2.ref));
+    lbk_cell_clear(&c);
+    assert_int_equal(o2.destroyed, 1);
+    assert_null(lbk_cell_acquire(&c));
+    lbk_cell_clear(&c); /* clearing an empty cell is harmless */
+    lbk_ref_release(NULL);
+}
+
 static void test_rng_helpers(void **state)
 {
     (void)state;
@@ -120,6 +211,8 @@ int main(void)
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_hash_is_xxh3),
         cmocka_unit_test(test_allocator_hook),
+        cmocka_unit_test(test_alloc_init_fallback),
+        cmocka_unit_test(test_cell_single_thread),
         cmocka_unit_test(test_rng_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -327,6 +327,11 @@ static void test_bad_input(void **state)
     assert_lbk(lbk_hrw_lookup_top(h, "k", 1, LBK_HRW_TOP_MAX + 1, top, &cnt),
                LBK_ERANGE);
     assert_lbk(lbk_hrw_lookup_top_hash(h, 1, 0, top, &cnt), LBK_EINVAL);
+    assert_lbk(lbk_hrw_lookup_top_hash(NULL, 1, 2, top, &cnt), LBK_EINVAL);
+    assert_lbk(lbk_hrw_lookup_top_hash(h, 1, 2, NULL, &cnt), LBK_EINVAL);
+    assert_lbk(lbk_hrw_lookup_top_hash(h, 1, 2, top, NULL), LBK_EINVAL);
+    assert_lbk(lbk_hrw_lookup_top_hash(h, 1, LBK_HRW_TOP_MAX + 1, top, &cnt),
+               LBK_ERANGE);
     assert_int_equal(cnt, 99);
     assert_ptr_equal(b, bs);
     assert_ok(lbk_hrw_lookup(h, NULL, 0, &b));

@@ -114,6 +114,129 @@ static void test_wide_table(void **state)
     check_equal_split(70000, 131071);
 }
 
+/* The hash whose home entry is e: lbk_bounded64(h, M) == e. */
+static uint64_t hash_for_entry(uint32_t e, uint32_t m)
+{
+    __extension__ typedef unsigned __int128 u128;
+    u128 h = (((u128)e << 64) + m - 1) / m;
+    return (uint64_t)h;
+}
+
+/* A wide (4-byte entry) weighted table: the lookup of every entry agrees
+ * exactly with lbk_maglev_ownership(), the caller-buffer variant builds the
+ * same table, and the health rule (re-probe, then scan) works on it. */
+static void test_wide_lookups_and_health(void **state)
+{
+    (void)state;
+    const uint32_t n = 65536, m = 131071; /* 2^17 - 1, prime */
+    uint32_t *w = malloc(n * sizeof(*w));
+    assert_non_null(w);
+    for (uint32_t i = 0; i < n; i++)
+        w[i] = i % 3 + 1;
+    lbk_set *set = make_set(n, w);
+    const lbk_snapshot *snap = snap_of(set);
+    lbk_maglev *mg = build(snap, m, 5);
+    uint32_t *c = ownership(mg, n);
+    uint64_t total = 0, by_weight[4] = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        total += c[i];
+        by_weight[w[i]] += c[i];
+    }
+    assert_int_equal(total, m);
+    assert_true(by_weight[1] < by_weight[2] && by_weight[2] < by_weight[3]);
+
+    /* every entry, through the lookup */
+    uint32_t *seen = calloc(n, sizeof(*seen));
+    assert_non_null(seen);
+    lbk_backend **owner = malloc(m * sizeof(*owner));
+    assert_non_null(owner);
+    for (uint32_t e = 0; e < m; e++) {
+        assert_ok(lbk_maglev_lookup_hash(mg, hash_for_entry(e, m), &owner[e]));
+        seen[lbk_backend_slot(owner[e])]++;
+    }
+    assert_memory_equal(seen, c, n * sizeof(*c));
+
+    /* the same table in a caller buffer */
+    lbk_maglev_options o;
+    lbk_maglev_options_init(&o);
+    o.table_size = m;
+    o.seed = 5;
+    size_t bytes;
+    assert_ok(lbk_maglev_table_size_bytes(n, m, &bytes));
+    void *buf = malloc(bytes);
+    assert_non_null(buf);
+    lbk_maglev *in_buf;
+    assert_ok(lbk_maglev_init(buf, bytes, snap, &o, &in_buf));
+    for (uint32_t e = 0; e < m; e += 7) {
+        lbk_backend *b;
+        assert_ok(lbk_maglev_lookup_hash(in_buf, hash_for_entry(e, m), &b));
+        assert_ptr_equal(b, owner[e]);
+    }
+    lbk_maglev_free(in_buf);
+    free(buf);
+
+    /* memory: 4-byte entries plus a header, no scratch */
+    assert_true(lbk_maglev_memory_bytes(mg) >= (size_t)4 * m);
+    assert_true(lbk_maglev_memory_bytes(mg) < (size_t)4 * m + 256);
+    assert_true(lbk_maglev_memory_bytes(mg) < bytes);
+
+    /* one backend in ten down: only its entries move, to eligible ones */
+    for (uint32_t i = 0; i < n; i += 10)
+        assert_ok(lbk_backend_set_health(lbk_snapshot_backend(snap, i),
+                                         LBK_HEALTH_DOWN));
+    for (uint32_t e = 0; e < m; e += 3) {
+        lbk_backend *b;
+        assert_ok(lbk_maglev_lookup_hash(mg, hash_for_entry(e, m), &b));
+        assert_true(lbk_backend_eligible(b));
+        if (lbk_backend_eligible(owner[e]))
+            assert_ptr_equal(b, owner[e]);
+    }
+    /* all but one down: the probes miss and the scan finds it */
+    for (uint32_t i = 0; i < n; i++)
+        if (i != 4321)
+            assert_ok(lbk_backend_set_health(lbk_snapshot_backend(snap, i),
+                                             LBK_HEALTH_DOWN));
+    for (uint64_t k = 0; k < 20; k++) {
+        lbk_backend *b;
+        assert_ok(lbk_maglev_lookup_hash(mg, lbk_mix64(k), &b));
+        assert_int_equal(lbk_backend_slot(b), 4321);
+    }
+    free(owner);
+    free(seen);
+    free(c);
+    free(w);
+    lbk_maglev_free(mg);
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+}
+
+/* lbk_maglev_memory_bytes for a narrow table, for both constructors. */
+static void test_memory_bytes(void **state)
+{
+    (void)state;
+    assert_int_equal(lbk_maglev_memory_bytes(NULL), 0);
+    lbk_set *set = make_set(100, NULL);
+    const lbk_snapshot *snap = snap_of(set);
+    lbk_maglev *mg = build(snap, 10007, 0);
+    size_t mem = lbk_maglev_memory_bytes(mg), need;
+    assert_true(mem >= 2 * 10007 && mem < 2 * 10007 + 256);
+    assert_ok(lbk_maglev_table_size_bytes(100, 10007, &need));
+    assert_true(mem < need); /* the caller buffer also holds the scratch */
+    void *buf = malloc(need);
+    assert_non_null(buf);
+    lbk_maglev_options o;
+    lbk_maglev_options_init(&o);
+    o.table_size = 10007;
+    lbk_maglev *in_buf;
+    assert_ok(lbk_maglev_init(buf, need, snap, &o, &in_buf));
+    assert_int_equal(lbk_maglev_memory_bytes(in_buf), mem);
+    lbk_maglev_free(in_buf);
+    free(buf);
+    lbk_maglev_free(mg);
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+}
+
 /* Weighted shares: |c_i - M w_i / W| < 2 + 2 N w_i / W (maglev.h). */
 static void test_weighted_shares(void **state)
 {
@@ -603,6 +726,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equal_weights_floor_ceil),
         cmocka_unit_test(test_wide_table),
+        cmocka_unit_test(test_wide_lookups_and_health),
+        cmocka_unit_test(test_memory_bytes),
         cmocka_unit_test(test_weighted_shares),
         cmocka_unit_test(test_zero_weight_owns_nothing),
         cmocka_unit_test(test_lookup_matches_table),

@@ -32,7 +32,11 @@
  *   "least_conn"             leastconn.h, fewest in flight per weight
  *   "p2c"                    p2c.h, least request of d random choices
  *   "p2c_peak_ewma"          p2c.h, least peak-EWMA latency x load of d
+ *   "ucb1"                   bandit.h, UCB1 over success and latency
+ *   "thompson"               bandit.h, Thompson sampling (Beta on success)
  *
+ * The bandits learn only from outcomes: pass an lbk_outcome to
+ * lbk_picker_release() (success, and latency or completion time).
  * Every policy counts the request in flight at pick (lbk_backend_begin, or
  * the least-connections picker's own accounting) and finished at release.
  */
@@ -58,7 +62,9 @@ typedef enum lbk_policy {
     LBK_POLICY_RANDOM = 2,
     LBK_POLICY_LEAST_CONN = 3,
     LBK_POLICY_P2C = 4,
-    LBK_POLICY_P2C_PEAK_EWMA = 5
+    LBK_POLICY_P2C_PEAK_EWMA = 5,
+    LBK_POLICY_UCB1 = 6,    /* bandit.h, UCB1 on success and latency */
+    LBK_POLICY_THOMPSON = 7 /* bandit.h, Thompson sampling on success */
 } lbk_policy;
 
 typedef struct lbk_picker_options {
