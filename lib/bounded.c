@@ -123,6 +123,7 @@ static inline uint32_t capacity(uint32_t factor, uint32_t m, uint32_t n)
         return 0;
     uint64_t den = (uint64_t)100 * n;
     uint64_t cap = ((uint64_t)factor * m + den - 1) / den;
+    /* saturates only when factor * m > 100 n 2^32: billions in flight */
     return cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
 }
 
@@ -178,9 +179,13 @@ int lbk_bounded_acquire(lbk_bounded *bd, const void *key, size_t len,
     RETURN_ERROR_IF(bd->npoints == 0, LBK_ENOBACKEND);
     uint64_t h;
     uint32_t start;
+    /* defensive: neither can fail, the arguments were checked above and
+     * the ring has points */
     FORWARD_IF_ERROR(lbk_ring_hash_key(bd->ring, key, len, &h));
     FORWARD_IF_ERROR(lbk_ring_find_point(bd->ring, h, &start));
     uint32_t m = atomic_load_explicit(&bd->total, memory_order_relaxed);
+    /* the EOVERFLOW needs 2^32 - 1 requests in flight and the CAS retry
+     * another thread's acquire in between: neither is reached in tests */
     do {
         RETURN_ERROR_IF(m == UINT32_MAX, LBK_EOVERFLOW);
     } while (!atomic_compare_exchange_weak_explicit(

@@ -82,6 +82,7 @@ int lbk_instance_format_name(const lbk_instance *inst, char *buf, size_t size)
     bool v6 = strchr(inst->address, ':') != NULL;
     int len = snprintf(buf, size, v6 ? "[%s]:%u" : "%s:%u", inst->address,
                        (unsigned)inst->port);
+    /* defensive: len < 0 only if snprintf fails, which "%s:%u" cannot */
     if (len < 0 || (size_t)len >= size || len > (int)LBK_NAME_MAX) {
         if (size > 0)
             buf[0] = '\0';
@@ -183,6 +184,8 @@ static rec *table_find(const lbk_reconciler *r, const char *name, uint64_t h)
     uint32_t mask = r->table_cap - 1;
     for (uint32_t i = (uint32_t)h & mask; r->table[i] != NULL;
          i = (i + 1) & mask)
+        /* the strcmp differs only on a 64-bit hash collision: kept for
+         * correctness, not reached by the tests */
         if (r->table[i]->hash == h && strcmp(r->table[i]->ep.name, name) == 0)
             return r->table[i];
     return NULL;
@@ -307,6 +310,9 @@ static void grave_sweep(lbk_reconciler *r)
     uint32_t keep = 0;
     for (uint32_t i = 0; i < r->ngrave; i++) {
         rec *x = r->grave[i];
+        /* defensive: b == NULL never happens; a record enters the
+         * graveyard only after its backend was added (step_remove,
+         * forget_lost, rollback of an add) */
         if (x->b == NULL ||
             atomic_load_explicit(&x->b->refs, memory_order_acquire) <= 2) {
             if (x->b != NULL)
@@ -359,7 +365,7 @@ void lbk_reconciler_free(lbk_reconciler *r)
         }
     }
     for (uint32_t i = 0; i < r->ngrave; i++) {
-        if (r->grave[i]->b != NULL)
+        if (r->grave[i]->b != NULL) /* defensive: always set, as above */
             backend_drop(r->grave[i]->b);
         lbk_free(&r->alloc, r->grave[i]);
     }
@@ -401,11 +407,14 @@ static void journal(lbk_reconciler *r, uint32_t kind, rec *x, uint32_t ow,
 static int step_modify(lbk_reconciler *r, rec *x, uint32_t w, uint32_t p)
 {
     uint32_t ow = x->weight, opr = x->priority;
+    /* defensive: neither call can fail here: the slot is live (forget_lost
+     * ran first), the total was checked by diff() and the priority by
+     * validate() */
     if (w != ow)
         FORWARD_IF_ERROR(lbk_set_set_weight(r->set, x->slot, w));
     if (p != opr) {
         int rc = lbk_set_set_priority(r->set, x->slot, p);
-        if (rc < 0) {
+        if (LBK_UNLIKELY(rc < 0)) {
             if (w != ow)
                 lbk_set_set_weight(r->set, x->slot, ow);
             return rc;
@@ -432,9 +441,10 @@ static int set_add_rec(lbk_reconciler *r, rec *x)
     uint32_t slot;
     FORWARD_IF_ERROR(
         lbk_set_add(r->set, x->ep.name, x->weight, (void *)&x->ep, &slot));
-    if (x->priority != 0 &&
-        lbk_set_set_priority(r->set, slot, x->priority) < 0) {
-        lbk_set_remove(r->set, slot); /* cannot happen: validated */
+    if (LBK_UNLIKELY(x->priority != 0 &&
+                     lbk_set_set_priority(r->set, slot, x->priority) < 0)) {
+        /* defensive: cannot happen, the priority was validated */
+        lbk_set_remove(r->set, slot);
         return LBK_ERANGE;
     }
     x->slot = slot;
@@ -451,6 +461,8 @@ static int step_add(lbk_reconciler *r, rec *x)
     return 0;
 }
 
+/* defensive: the loop never runs out, x was put in the graveyard by the
+ * step_remove being undone */
 static void grave_take(lbk_reconciler *r, const rec *x)
 {
     for (uint32_t i = r->ngrave; i-- > 0;) {
@@ -474,12 +486,15 @@ static void rollback(lbk_reconciler *r)
             x->weight = o->old_weight;
             x->priority = o->old_priority;
         } else if (o->kind == OP_ADD) {
+            /* defensive: removing the slot this apply added cannot fail */
             if (lbk_set_remove(r->set, x->slot) == 0) {
                 table_delete(r, x);
                 r->grave[r->ngrave++] = x; /* reserved: removes + adds */
             }
         } else { /* OP_REMOVE: re-add; the old backend stays retired */
             lbk_backend *old = x->b;
+            /* fails only if the set's allocator fails a second time in
+             * the same apply (documented: the next apply converges) */
             if (set_add_rec(r, x) == 0) {
                 grave_take(r, x);
                 backend_drop(old);
@@ -513,7 +528,9 @@ static void report_changes(lbk_reconciler *r, const action *act, size_t n,
         if (act[i].kind != ACT_MODIFY)
             continue;
         rec *x = act[i].cur;
-        /* the first OP_MOD of x holds the values before this apply */
+        /* the first OP_MOD of x holds the values before this apply; the
+         * loop always finds one (defensive end): every ACT_MODIFY ran
+         * step_modify in execute()'s first pass */
         uint32_t ow = x->weight, opr = x->priority;
         for (size_t j = 0; j < r->njournal; j++) {
             if (r->journal[j].kind == OP_MOD && r->journal[j].r == x) {

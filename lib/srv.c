@@ -34,7 +34,7 @@ static size_t running_sum_draw(const lbk_srv_record *rec, const size_t *idx,
         if (acc >= r)
             return k;
     }
-    return len - 1; /* unreachable: acc reaches sum >= r */
+    return len - 1; /* defensive, unreachable: acc reaches sum >= r */
 }
 
 int lbk_srv_select(const lbk_srv_record *records, size_t n, uint64_t random,

@@ -415,6 +415,165 @@ static void test_allocation_failure(void **state)
     lbk_set_free(set);
 }
 
+/* A key whose home point belongs to snapshot index owner. */
+static void key_homed_at(const lbk_bounded *bd, uint32_t owner, char *key,
+                         size_t size)
+{
+    const lbk_ring *r = lbk_bounded_ring(bd);
+    for (unsigned id = 0;; id++) {
+        uint64_t h;
+        uint32_t i, o;
+        snprintf(key, size, "homed-%u", id);
+        assert_ok(lbk_ring_hash_key(r, key, strlen(key), &h));
+        assert_ok(lbk_ring_find_point(r, h, &i));
+        assert_ok(lbk_ring_point(r, i, NULL, &o));
+        if (o == owner)
+            return;
+    }
+}
+
+/* A key whose walk (one step per run of points, as the acquire walks)
+ * first meets owner after at least min_runs runs. */
+static void key_far_from(const lbk_bounded *bd, uint32_t owner,
+                         uint32_t min_runs, char *key, size_t size)
+{
+    const lbk_ring *r = lbk_bounded_ring(bd);
+    for (unsigned id = 0;; id++) {
+        uint64_t h;
+        uint32_t i, o, runs = 1;
+        snprintf(key, size, "far-%u", id);
+        assert_ok(lbk_ring_hash_key(r, key, strlen(key), &h));
+        assert_ok(lbk_ring_find_point(r, h, &i));
+        for (;; runs++) {
+            assert_ok(lbk_ring_point(r, i, NULL, &o));
+            if (o == owner)
+                break;
+            assert_ok(lbk_ring_next_distinct(r, i, &i));
+        }
+        if (runs >= min_runs)
+            return;
+    }
+}
+
+/* Walks that end early or late: a ring of one owner has no next distinct
+ * point (the walk stops after it); a long walk past WALK_RUNS_BEFORE_SCAN
+ * runs after seeing an eligible but full backend goes on to the end of the
+ * turn and then retries with n recounted; a backend added after the build
+ * (slot beyond every entry) is unknown to release and load. */
+static void test_walk_edges(void **state)
+{
+    (void)state;
+    /* one backend, down: ENOBACKEND after one point's run */
+    lbk_set *set = make_set(1, NULL);
+    const lbk_snapshot *snap;
+    assert_ok(lbk_set_snapshot(set, &snap));
+    lbk_bounded *bd = make_bounded(snap, 125);
+    lbk_backend *b0 = lbk_snapshot_backend(snap, 0), *got = NULL;
+    assert_ok(lbk_backend_set_health(b0, LBK_HEALTH_DOWN));
+    assert_lbk(lbk_bounded_acquire(bd, "k", 1, &got), LBK_ENOBACKEND);
+    assert_null(got);
+    assert_int_equal(lbk_bounded_total(bd), 0);
+    assert_ok(lbk_backend_set_health(b0, LBK_HEALTH_UP));
+    assert_ok(lbk_bounded_acquire(bd, "k", 1, &got));
+    assert_ptr_equal(got, b0);
+    /* a backend added after the build: its slot is past every entry */
+    uint32_t slot;
+    assert_ok(lbk_set_add(set, "10.1.9.9:11211", 1, NULL, &slot));
+    lbk_backend *late = lbk_set_backend(set, slot);
+    uint32_t l = 77;
+    assert_lbk(lbk_bounded_release(bd, late), LBK_ENOENT);
+    assert_lbk(lbk_bounded_load(bd, late, &l), LBK_ENOENT);
+    assert_int_equal(l, 77);
+    assert_int_equal(lbk_bounded_total(bd), 1);
+    assert_ok(lbk_bounded_release(bd, got));
+    lbk_bounded_free(bd);
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+
+    /* 100 backends, 99 taken down without a refresh: n is still 100, so
+     * the capacity is ceil(m / 100) = 1.  The second acquire for a key
+     * homed at the survivor sees it full at once, walks every other
+     * backend's run (well past 64 runs), finds all full or down, recounts
+     * n = 1 and places the request on the survivor after all. */
+    set = make_set(100, NULL);
+    assert_ok(lbk_set_snapshot(set, &snap));
+    bd = make_bounded(snap, 100);
+    for (uint32_t i = 1; i < 100; i++)
+        assert_ok(lbk_backend_set_health(lbk_snapshot_backend(snap, i),
+                                         LBK_HEALTH_DOWN));
+    b0 = lbk_snapshot_backend(snap, 0);
+    char key[32];
+    key_homed_at(bd, 0, key, sizeof key);
+    assert_int_equal(lbk_bounded_capacity(bd, 2), 1);
+    lbk_backend *g1, *g2;
+    assert_ok(lbk_bounded_acquire(bd, key, strlen(key), &g1));
+    assert_ok(lbk_bounded_acquire(bd, key, strlen(key), &g2));
+    assert_ptr_equal(g1, b0);
+    assert_ptr_equal(g2, b0);
+    assert_ok(lbk_bounded_load(bd, b0, &l));
+    assert_int_equal(l, 2);
+    assert_int_equal(lbk_bounded_capacity(bd, 2), 2); /* n = 1 now */
+    /* a key homed at a down backend walks to the survivor too */
+    key_homed_at(bd, 50, key, sizeof key);
+    assert_ok(lbk_bounded_acquire(bd, key, strlen(key), &g1));
+    assert_ptr_equal(g1, b0);
+    assert_int_equal(lbk_bounded_total(bd), 3);
+    /* a key whose walk meets the survivor only after more than 64 runs of
+     * down backends: the check that anything is eligible at all finds it
+     * is, and the walk goes on to it */
+    key_far_from(bd, 0, 70, key, sizeof key);
+    assert_ok(lbk_bounded_acquire(bd, key, strlen(key), &g1));
+    assert_ptr_equal(g1, b0);
+    assert_int_equal(lbk_bounded_total(bd), 4);
+    lbk_bounded_free(bd);
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+}
+
+/* libketama mode gives a backend whose share of the weight is below
+ * 1 / (40 N) no points at all (floorf(pct * 40 * N) = 0), yet n counts it:
+ * with factor 1.0 and two such backends the capacity ceil(m / 2) leaves
+ * the one backend on the ring full at m = 2, and recounting changes
+ * neither n nor m, so the acquire gives up with LBK_EAGAIN and changes
+ * nothing (no race involved; see doc/coverage-notes-2.md). */
+static void test_pointless_backend_counts_in_n(void **state)
+{
+    (void)state;
+    lbk_set *set;
+    uint32_t slot;
+    assert_ok(lbk_set_create(NULL, &set));
+    assert_ok(lbk_set_add(set, "10.2.0.1:11211", 100000, NULL, &slot));
+    assert_ok(lbk_set_add(set, "10.2.0.2:11211", 1, NULL, &slot));
+    const lbk_snapshot *snap;
+    assert_ok(lbk_set_snapshot(set, &snap));
+    lbk_bounded_options o;
+    lbk_bounded_options_init(&o);
+    o.ring.mode = LBK_RING_LIBKETAMA;
+    o.balance_factor = 100;
+    lbk_bounded *bd;
+    assert_ok(lbk_bounded_build(snap, &o, NULL, &bd));
+    const lbk_ring *r = lbk_bounded_ring(bd);
+    for (uint32_t i = 0; i < lbk_ring_point_count(r); i++) {
+        uint32_t owner;
+        assert_ok(lbk_ring_point(r, i, NULL, &owner));
+        assert_int_equal(owner, 0); /* the light backend has no point */
+    }
+    assert_int_equal(lbk_bounded_refresh(bd), 2);
+    lbk_backend *b = NULL, *none = NULL;
+    assert_ok(lbk_bounded_acquire(bd, "a", 1, &b));
+    assert_ptr_equal(b, lbk_snapshot_backend(snap, 0));
+    assert_lbk(lbk_bounded_acquire(bd, "b", 1, &none), LBK_EAGAIN);
+    assert_null(none);
+    uint32_t l;
+    assert_ok(lbk_bounded_load(bd, b, &l));
+    assert_int_equal(l, 1);
+    assert_int_equal(lbk_bounded_total(bd), 1);
+    assert_ok(lbk_bounded_release(bd, b));
+    lbk_bounded_free(bd);
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +584,8 @@ int main(void)
         cmocka_unit_test(test_health_and_n),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_allocation_failure),
+        cmocka_unit_test(test_walk_edges),
+        cmocka_unit_test(test_pointless_backend_counts_in_n),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -519,9 +519,54 @@ static void test_alloc_failure(void **state)
     }
 }
 
+/* Releasing requests the picker did not hand out: on a backend added to
+ * the set after the build (its slot is past every slot the picker knows),
+ * on a backend of weight 0 (in the snapshot, not in the tree) and on a
+ * backend of another set in a known slot, each begun directly.  The in-flight
+ * count goes back down, the picker's own backends are untouched and it keeps
+ * picking the least loaded. */
+static void test_release_foreign_requests(void **state)
+{
+    (void)state;
+    const uint32_t w[3] = {1, 1, 0};
+    fixture f;
+    fx_init(&f, 3, w);
+    lbk_leastconn *lc = build(&f, 5);
+    uint32_t slot;
+    assert_ok(lbk_set_add(f.set, "10.9.9.9:80", 1, NULL, &slot));
+    lbk_backend *late = lbk_set_backend(f.set, slot);
+    lbk_backend *zero = f.b[2];
+    assert_ok(lbk_backend_begin(late));
+    assert_ok(lbk_backend_begin(zero));
+    assert_ok(lbk_leastconn_release(lc, late));
+    assert_ok(lbk_leastconn_release(lc, zero));
+    assert_int_equal(lbk_backend_in_flight(late), 0);
+    assert_int_equal(lbk_backend_in_flight(zero), 0);
+    /* a backend of another set in a slot the picker knows */
+    fixture g;
+    fx_init(&g, 1, NULL);
+    assert_ok(lbk_backend_begin(g.b[0]));
+    assert_ok(lbk_leastconn_release(lc, g.b[0]));
+    assert_int_equal(lbk_backend_in_flight(g.b[0]), 0);
+    fx_free(&g);
+    /* not in flight any more: refused, nothing changed */
+    assert_lbk(lbk_leastconn_release(lc, late), LBK_ESTATE);
+    lbk_backend *a, *b;
+    assert_ok(lbk_leastconn_pick(lc, &a));
+    assert_ok(lbk_leastconn_pick(lc, &b));
+    assert_ptr_not_equal(a, b); /* one each: the least loaded */
+    assert_true(a == f.b[0] || a == f.b[1]);
+    assert_true(b == f.b[0] || b == f.b[1]);
+    assert_ok(lbk_leastconn_release(lc, a));
+    assert_ok(lbk_leastconn_release(lc, b));
+    lbk_leastconn_free(lc);
+    fx_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_release_foreign_requests),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_empty_and_nothing_eligible),
         cmocka_unit_test(test_exact_minimum),

@@ -21,9 +21,10 @@
 
 static const char *const all_policies[] = {
     "round_robin", "weighted_round_robin", "random", "least_conn",
-    "p2c",         "p2c_peak_ewma",
+    "p2c",         "p2c_peak_ewma",        "ucb1",   "thompson",
 };
-#define NPOL 6
+#define NPOL 6     /* the core policies, always built: the loops below */
+#define NPOL_ALL 8 /* and the bandits (bandit.h), when that module is */
 
 static lbk_set *make_set(uint32_t n, const uint32_t *w, const lbk_allocator *a)
 {
@@ -54,7 +55,8 @@ static lbk_picker *create(lbk_set *set, const char *policy, uint64_t seed)
 static void test_policy_names(void **state)
 {
     (void)state;
-    assert_int_equal(lbk_policy_count(), NPOL);
+    assert_int_equal(lbk_policy_count(), NPOL_ALL);
+    lbk_set *set = make_set(2, NULL, NULL);
     for (uint32_t i = 0; i < lbk_policy_count(); i++) {
         const char *name = lbk_policy_name((lbk_policy)i);
         assert_non_null(name);
@@ -62,11 +64,21 @@ static void test_policy_names(void **state)
         lbk_policy p;
         assert_ok(lbk_policy_from_name(name, &p));
         assert_int_equal(p, i);
-        assert_true(lbk_policy_available(p));
+        if (i < NPOL)
+            assert_true(lbk_policy_available(p));
+        if (!lbk_policy_available(p)) { /* its module was not built */
+            lbk_picker_options o;
+            lbk_picker_options_init(&o);
+            o.policy = name;
+            lbk_picker *q = (lbk_picker *)0x1;
+            assert_lbk(lbk_picker_create(set, &o, NULL, &q), LBK_ENOTSUP);
+            assert_ptr_equal(q, (lbk_picker *)0x1);
+        }
     }
-    assert_null(lbk_policy_name((lbk_policy)NPOL));
+    lbk_set_free(set);
+    assert_null(lbk_policy_name((lbk_policy)NPOL_ALL));
     assert_null(lbk_policy_name((lbk_policy)-1));
-    assert_false(lbk_policy_available((lbk_policy)NPOL));
+    assert_false(lbk_policy_available((lbk_policy)NPOL_ALL));
     lbk_policy p = LBK_POLICY_RANDOM;
     assert_lbk(lbk_policy_from_name("roundrobin", &p), LBK_ENOENT);
     assert_lbk(lbk_policy_from_name("", &p), LBK_ENOENT);
@@ -309,6 +321,16 @@ static void test_bad_input(void **state)
     assert_lbk(lbk_picker_rebuild(NULL), LBK_EINVAL);
     assert_int_equal(lbk_picker_policy(NULL), LBK_POLICY_ROUND_ROBIN);
     assert_null(lbk_pick_backend(NULL));
+    /* A pick whose backend the caller cleared: refused, nothing released
+     * (the request stays in flight until the pick is restored) */
+    assert_ok(lbk_picker_pick(p, 0, &pk));
+    lbk_backend *kept = pk.backend;
+    pk.backend = NULL;
+    assert_lbk(lbk_picker_release(p, &pk, NULL), LBK_ESTATE);
+    assert_int_equal(lbk_backend_in_flight(kept), 1);
+    pk.backend = kept;
+    assert_ok(lbk_picker_release(p, &pk, NULL));
+    assert_int_equal(lbk_backend_in_flight(kept), 0);
     /* A request ended behind the picker's back: released anyway. */
     assert_ok(lbk_picker_pick(p, 0, &pk));
     lbk_backend *b = pk.backend;

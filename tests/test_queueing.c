@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "testutil.h"
 
@@ -955,10 +956,40 @@ static void test_threads(void **state)
     }
 }
 
+/* The rate checks of lbk_mm1_evaluate and
+ * lbk_mmn_servers_for_utilization, one bad argument at a time: NaN and
+ * infinite rates, a negative arrival rate, a zero or negative service
+ * rate; the out-parameter is left alone. */
+static void test_rate_checks_one_by_one(void **state)
+{
+    (void)state;
+    const double bad[] = {NAN, INFINITY, -INFINITY};
+    lbk_mmn_metrics m;
+    memset(&m, 0x5a, sizeof m);
+    lbk_mmn_metrics m0 = m;
+    uint32_t n = 77;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_lbk(lbk_mm1_evaluate(0.5, bad[i], &m), LBK_EINVAL);
+        assert_lbk(lbk_mmn_servers_for_utilization(bad[i], 1, 0.5, &n),
+                   LBK_EINVAL);
+        assert_lbk(lbk_mmn_servers_for_utilization(1, bad[i], 0.5, &n),
+                   LBK_EINVAL);
+    }
+    assert_lbk(lbk_mmn_servers_for_utilization(-1, 1, 0.5, &n), LBK_EINVAL);
+    assert_lbk(lbk_mmn_servers_for_utilization(1, 0, 0.5, &n), LBK_EINVAL);
+    assert_lbk(lbk_mmn_servers_for_utilization(1, -2, 0.5, &n), LBK_EINVAL);
+    assert_memory_equal(&m, &m0, sizeof m);
+    assert_int_equal(n, 77);
+    /* and the same rates, valid, give an answer */
+    assert_ok(lbk_mmn_servers_for_utilization(1, 1, 0.5, &n));
+    assert_int_equal(n, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pyworkforce_example),
+        cmocka_unit_test(test_rate_checks_one_by_one),
         cmocka_unit_test(test_r_queueing_example),
         cmocka_unit_test(test_erlang_b_published),
         cmocka_unit_test(test_mpmath_points),

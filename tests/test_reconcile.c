@@ -626,6 +626,196 @@ static void test_concurrent_readers(void **state)
     fixture_free(&f);
 }
 
+/* Edges of the name, the report and the expiry: a NULL address, a zero-size
+ * buffer, a derived name that fits the buffer but not LBK_NAME_MAX, an
+ * empty explicit name (the address:port is the identity), a port-only
+ * move, a report over the instance limit, failures while already stale or
+ * with the clock behind the last good report. */
+static void test_edges(void **state)
+{
+    (void)state;
+    char buf[600] = "x";
+    lbk_instance noaddr = {"a", NULL, 80, 1, 0};
+    assert_lbk(lbk_instance_format_name(&noaddr, buf, sizeof buf), LBK_EINVAL);
+    assert_string_equal(buf, "x");
+    lbk_instance i4 = {NULL, "10.0.0.1", 8080, 1, 0};
+    assert_lbk(lbk_instance_format_name(&i4, buf, 0), LBK_ETOOLONG);
+    assert_string_equal(buf, "x"); /* size 0: not even a NUL written */
+    char addr300[301];
+    memset(addr300, 'h', 300);
+    addr300[300] = '\0';
+    lbk_instance big = {NULL, addr300, 1, 1, 0};
+    assert_lbk(lbk_instance_format_name(&big, buf, sizeof buf), LBK_ETOOLONG);
+    assert_string_equal(buf, "");
+
+    struct fixture f;
+    fixture_init(&f, 100, true);
+    /* no good report yet: a failure never expires anything */
+    assert_int_equal(lbk_reconciler_fail(f.r, LBK_EIO, 1u << 30, NULL), 0);
+    lbk_instance v[2] = {{"", "10.0.0.1", 80, 1, 0},
+                         {"b", "10.0.0.2", 80, 1, 0}};
+    assert_ok(lbk_reconciler_apply(f.r, v, 2, 1000, NULL));
+    assert_non_null(find(f.set, "10.0.0.1:80"));
+    /* the same address on another port: a replacement */
+    lbk_instance moved[2] = {{"", "10.0.0.1", 80, 1, 0},
+                             {"b", "10.0.0.2", 81, 1, 0}};
+    lbk_backend *old_b = find(f.set, "b");
+    lbk_reconcile_stats s;
+    assert_ok(lbk_reconciler_apply(f.r, moved, 2, 1001, &s));
+    assert_int_equal(s.added, 1);
+    assert_int_equal(s.removed, 1);
+    assert_int_equal(s.unchanged, 1);
+    lbk_backend *nb = find(f.set, "b");
+    assert_non_null(nb);
+    assert_ptr_not_equal(nb, old_b);
+    assert_int_equal(((const lbk_endpoint *)lbk_backend_user(nb))->port, 81);
+    /* over the limit: ERANGE, counted as a failure, set unchanged */
+    uint64_t gen = lbk_set_generation(f.set);
+    assert_lbk(lbk_reconciler_apply(f.r, v, LBK_RECONCILE_MAX_INSTANCES + 1,
+                                    1002, NULL),
+               LBK_ERANGE);
+    lbk_reconcile_status st;
+    assert_ok(lbk_reconciler_status(f.r, &st));
+    assert_int_equal(st.last_error, LBK_ERANGE);
+    assert_int_equal(st.failures, 1);
+    assert_int_equal(st.applies, 2);
+    /* the clock behind the last good report: never expires */
+    assert_int_equal(lbk_reconciler_fail(f.r, LBK_EIO, 5, NULL), 0);
+    assert_int_equal(lbk_set_generation(f.set), gen);
+    /* past the limit: expires once; later failures change nothing */
+    s.removed = 0;
+    assert_int_equal(lbk_reconciler_fail(f.r, LBK_EIO, 2000, &s), 1);
+    assert_int_equal(s.removed, 2);
+    assert_int_equal(lbk_set_count(f.set), 0);
+    gen = lbk_set_generation(f.set);
+    assert_int_equal(lbk_reconciler_fail(f.r, LBK_EIO, 5000, NULL), 0);
+    assert_int_equal(lbk_set_generation(f.set), gen);
+    assert_ok(lbk_reconciler_status(f.r, &st));
+    assert_true(st.stale);
+    fixture_free(&f);
+}
+
+/* A round of 20 names, then a second of 20 more, from empty reconcilers:
+ * every allocation of the growth of the table, the graveyard, the scratch
+ * arrays, the duplicate check and the records fails in turn, and each
+ * failure leaves the set as it was and leaks nothing. */
+static void oom_growth_round(fail_alloc *fa, lbk_instance *in, size_t n,
+                             size_t first)
+{
+    bool succeeded = false;
+    long k;
+    for (k = 0; !succeeded; k++) {
+        fail_alloc_reset(fa, -1);
+        lbk_set *set;
+        lbk_reconciler *r;
+        assert_ok(lbk_set_create(&fa->hook, &set));
+        assert_ok(lbk_reconciler_create(set, NULL, &fa->hook, &r));
+        if (first > 0)
+            assert_ok(lbk_reconciler_apply(r, in, first, 1, NULL));
+        char p0[4096], p1[4096];
+        pub_digest(set, p0, sizeof p0);
+        fail_alloc_reset(fa, k);
+        int rc = lbk_reconciler_apply(r, in, n, 2, NULL);
+        fail_alloc_reset(fa, -1);
+        if (rc == 0) {
+            succeeded = true;
+            assert_int_equal(lbk_set_count(set), n);
+        } else {
+            assert_lbk(rc, LBK_ENOMEM);
+            pub_digest(set, p1, sizeof p1);
+            assert_string_equal(p0, p1);
+            assert_int_equal(lbk_set_count(set), first);
+            assert_ok(lbk_reconciler_apply(r, in, n, 3, NULL));
+            assert_int_equal(lbk_set_count(set), n);
+        }
+        lbk_reconciler_free(r);
+        lbk_set_free(set);
+        assert_int_equal(fa->live, 0);
+    }
+    assert_true(k > 6);
+}
+
+static void test_oom_growth(void **state)
+{
+    (void)state;
+    fail_alloc fa;
+    fail_alloc_init(&fa);
+    lbk_instance in[40];
+    char names[40][16], addrs[40][16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof names[i], "n%d", i);
+        snprintf(addrs[i], sizeof addrs[i], "10.0.1.%d", i + 1);
+        in[i] = (lbk_instance){names[i], addrs[i], 80, 1, (uint32_t)(i % 2)};
+    }
+    oom_growth_round(&fa, in, 20, 0);
+    oom_growth_round(&fa, in, 40, 20);
+}
+
+/* Allocation failure in the bookkeeping of backends another writer
+ * removed (the graveyard must grow) and in an expiry by the stale limit:
+ * LBK_ENOMEM, the set and the status unchanged, nothing leaked. */
+static void test_oom_lost_and_expiry(void **state)
+{
+    (void)state;
+    fail_alloc fa;
+    fail_alloc_init(&fa);
+    lbk_instance in[20];
+    char names[20][16], addrs[20][16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(names[i], sizeof names[i], "n%d", i);
+        snprintf(addrs[i], sizeof addrs[i], "10.0.2.%d", i + 1);
+        in[i] = (lbk_instance){names[i], addrs[i], 80, 1, 0};
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        bool succeeded = false;
+        for (long k = 0; !succeeded; k++) {
+            fail_alloc_reset(&fa, -1);
+            lbk_set *set;
+            lbk_reconciler *r;
+            lbk_reconcile_options o;
+            lbk_reconcile_options_init(&o);
+            o.stale_limit_ns = 10;
+            assert_ok(lbk_set_create(&fa.hook, &set));
+            assert_ok(lbk_reconciler_create(set, &o, &fa.hook, &r));
+            /* 10 then 20 names: the graveyard was sized for 10 */
+            assert_ok(lbk_reconciler_apply(r, in, 10, 1, NULL));
+            assert_ok(lbk_reconciler_apply(r, in, 20, 2, NULL));
+            if (pass == 0) /* another writer removes all twenty */
+                for (int i = 0; i < 20; i++) {
+                    uint32_t slot;
+                    assert_ok(lbk_set_find(set, names[i], &slot));
+                    assert_ok(lbk_set_remove(set, slot));
+                }
+            assert_ok(lbk_set_publish(set));
+            char p0[2048], p1[2048];
+            pub_digest(set, p0, sizeof p0);
+            lbk_reconcile_status st0, st1;
+            assert_ok(lbk_reconciler_status(r, &st0));
+            fail_alloc_reset(&fa, k);
+            int rc = pass == 0 ? lbk_reconciler_apply(r, in, 20, 3, NULL)
+                               : lbk_reconciler_fail(r, LBK_EIO, 100, NULL);
+            fail_alloc_reset(&fa, -1);
+            if (rc >= 0) {
+                succeeded = true;
+                assert_int_equal(rc, pass == 0 ? 0 : 1);
+                assert_int_equal(lbk_set_count(set), pass == 0 ? 20 : 0);
+            } else {
+                assert_lbk(rc, LBK_ENOMEM);
+                pub_digest(set, p1, sizeof p1);
+                assert_string_equal(p0, p1); /* as published before */
+                assert_int_equal(lbk_set_count(set), pass == 0 ? 0 : 20);
+                assert_ok(lbk_reconciler_status(r, &st1));
+                assert_false(st1.stale);
+                if (pass == 0)
+                    assert_int_equal(st1.applies, st0.applies);
+            }
+            lbk_reconciler_free(r);
+            lbk_set_free(set);
+            assert_int_equal(fa.live, 0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -640,6 +830,9 @@ int main(void)
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_oom_walk),
         cmocka_unit_test(test_concurrent_readers),
+        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_oom_growth),
+        cmocka_unit_test(test_oom_lost_and_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -752,9 +752,39 @@ static void test_ring_keeps_snapshot(void **state)
     lbk_ring_free(r);
 }
 
+/* A ring of one owner has no next distinct point: with that owner down the
+ * health walk stops at once (ENOBACKEND, nothing written), and a NULL count
+ * is refused before anything is read. */
+static void test_one_owner_down(void **state)
+{
+    (void)state;
+    lbk_set *set = make_set(1, 1, false);
+    const lbk_snapshot *snap;
+    assert_ok(lbk_set_snapshot(set, &snap));
+    lbk_ring *r = make_ring(snap, LBK_RING_XXH3, 40, 3);
+    lbk_backend *b = NULL, *top[2] = {NULL, NULL};
+    uint32_t cnt = 9;
+    assert_lbk(lbk_ring_lookup_top_hash(r, 1, 1, top, NULL), LBK_EINVAL);
+    assert_ok(lbk_ring_lookup(r, "k", 1, &b));
+    assert_ptr_equal(b, lbk_snapshot_backend(snap, 0));
+    assert_ok(lbk_backend_set_health(b, LBK_HEALTH_DOWN));
+    b = NULL;
+    for (uint64_t h = 0; h < 64; h++)
+        assert_lbk(lbk_ring_lookup_hash(r, h * 0x9e3779b97f4a7c15u, &b),
+                   LBK_ENOBACKEND);
+    assert_lbk(lbk_ring_lookup_top(r, "k", 1, 2, top, &cnt), LBK_ENOBACKEND);
+    assert_null(b);
+    assert_null(top[0]);
+    assert_int_equal(cnt, 9);
+    lbk_ring_free(r);
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_owner_down),
         cmocka_unit_test(test_options_defaults),
         cmocka_unit_test(test_points_sorted_and_counted),
         cmocka_unit_test(test_find_matches_binary_search),

@@ -307,9 +307,46 @@ static void test_alloc_failure(void **state)
     lbk_set_free(set);
 }
 
+/* Back from all down: the hints were emptied by the failed picks, so the
+ * first passed turns scan every state and refill them; a backend at weight
+ * scale 0 met first in that scan is passed over for a later one at full
+ * scale, and never picked. */
+static void test_recovery_scan_skips_scale_zero(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    lbk_set *set = make_set(N, NULL, NULL);
+    const lbk_snapshot *snap = snap_of(set);
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        lbk_rr *rr = build_seeded(snap, seed);
+        for (uint32_t i = 0; i < N; i++)
+            assert_ok(lbk_backend_set_health(lbk_set_backend(set, i),
+                                             LBK_HEALTH_DOWN));
+        lbk_backend *b = NULL;
+        for (int t = 0; t < 3; t++)
+            assert_lbk(lbk_rr_pick(rr, &b), LBK_ENOBACKEND);
+        assert_null(b);
+        for (uint32_t i = 0; i < N; i++) {
+            assert_ok(
+                lbk_backend_set_health(lbk_set_backend(set, i), LBK_HEALTH_UP));
+            assert_ok(lbk_backend_set_weight_scale(lbk_set_backend(set, i),
+                                                   i == N - 1 ? 1.0 : 0.0));
+        }
+        for (int t = 0; t < 4 * N; t++)
+            assert_int_equal(pick_slot(rr), N - 1);
+        for (uint32_t i = 0; i < N; i++)
+            assert_ok(
+                lbk_backend_set_weight_scale(lbk_set_backend(set, i), 1.0));
+        lbk_rr_free(rr);
+    }
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recovery_scan_skips_scale_zero),
         cmocka_unit_test(test_exact_rotation),
         cmocka_unit_test(test_random_start),
         cmocka_unit_test(test_weight_zero_and_empty),

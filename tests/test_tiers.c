@@ -415,9 +415,46 @@ static void test_concurrent_picks(void **state)
     lbk_set_free(set);
 }
 
+/* Every backend of the tier at weight scale 0 (all in slow start, just
+ * begun): the tier still serves, uniformly over its eligible backends,
+ * whatever their weights. */
+static void test_all_scales_zero_is_uniform(void **state)
+{
+    (void)state;
+    lbk_set *set;
+    assert_ok(lbk_set_create(NULL, &set));
+    uint32_t slot;
+    const uint32_t w[3] = {1, 5, 20};
+    for (uint32_t i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "z%u", i);
+        assert_ok(lbk_set_add(set, name, w[i], NULL, &slot));
+    }
+    assert_ok(lbk_set_publish(set));
+    for (uint32_t i = 0; i < 3; i++)
+        assert_ok(lbk_backend_set_weight_scale(lbk_set_backend(set, i), 0.0));
+    lbk_tiers *t = make_tiers(set, 7);
+    long obs[3] = {0};
+    const long n = 30000;
+    lbk_backend *b;
+    for (long i = 0; i < n; i++) {
+        assert_ok(lbk_tiers_pick(t, &b));
+        obs[lbk_backend_slot(b)]++;
+    }
+    double chi = 0, e = n / 3.0;
+    for (int i = 0; i < 3; i++)
+        chi += (obs[i] - e) * (obs[i] - e) / e;
+    /* df = 2 is below the approximation's range: use df = 3's bound,
+     * which is larger, so the test only gets more lenient */
+    assert_true(chi < chi2_critical_1e6(3));
+    lbk_tiers_free(t);
+    lbk_set_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_all_scales_zero_is_uniform),
         cmocka_unit_test(test_envoy_tables),
         cmocka_unit_test(test_normalisation),
         cmocka_unit_test(test_loads_sum_to_100),

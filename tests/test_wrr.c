@@ -442,10 +442,43 @@ static void test_alloc_failure(void **state)
     lbk_set_free(set);
 }
 
+/* The build budget: 100 distinct weights totalling 999950 fit table_max
+ * (2^20) but D * W = 99995000 exceeds LBK_WRR_BUILD_BUDGET (2^26), so the
+ * picker uses the stride schedule rather than a table; it still picks
+ * every backend in proportion to its weight (over a run of picks much
+ * shorter than W, each backend's share is within a few picks of w / W). */
+static void test_build_budget_falls_back(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    uint32_t w[N];
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        w[i] = 9950 + i;
+        total += w[i];
+    }
+    assert_true(total <= LBK_WRR_TABLE_DEFAULT);
+    assert_true((uint64_t)N * total > LBK_WRR_BUILD_BUDGET);
+    lbk_set *set = make_set(N, w);
+    const lbk_snapshot *snap;
+    assert_ok(lbk_set_snapshot(set, &snap));
+    lbk_wrr *wrr = build(snap, 5, false, LBK_WRR_TABLE_DEFAULT);
+    assert_false(lbk_wrr_uses_table(wrr));
+    uint32_t count[N] = {0};
+    for (int t = 0; t < 100 * N; t++)
+        count[pick_slot(wrr)]++;
+    for (uint32_t i = 0; i < N; i++) /* expected ~100 each */
+        assert_true(count[i] >= 90 && count[i] <= 110);
+    lbk_wrr_free(wrr);
+    lbk_snapshot_release(snap);
+    lbk_set_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_smooth_as_nginx),
+        cmocka_unit_test(test_build_budget_falls_back),
         cmocka_unit_test(test_exact_cycles),
         cmocka_unit_test(test_random_phase),
         cmocka_unit_test(test_weight_zero_one_backend),
