@@ -116,9 +116,11 @@ LBK_API void lbk_bounded_free(lbk_bounded *bd);
  * key: may be NULL only when len is 0.  out: valid while bd exists.
  * Errors: LBK_EINVAL (bd or out NULL, key NULL with len > 0),
  * LBK_ENOBACKEND (no eligible backend; nothing changed), LBK_EAGAIN (every
- * eligible backend was full on every walk, which only acquires racing for
- * the last places or health flapping during the walks can cause; nothing
- * changed), LBK_EOVERFLOW (UINT32_MAX requests in flight; nothing
+ * eligible backend was full on every walk: acquires racing for the last
+ * places, health flapping during the walks, or - in the libketama and
+ * libmemcached modes only - a backend whose weight share is so small that
+ * the peer's rounding gives it no point on the ring, so it counts in n but
+ * can take nothing, with a balance factor close to 1; nothing changed), LBK_EOVERFLOW (UINT32_MAX requests in flight; nothing
  * changed).
  * Thread safety: any thread, concurrently with acquires, releases, refreshes
  * and health changes; lock-free, allocation-free.
