@@ -11,11 +11,11 @@
  * client; over jump when backends are named and weighted; over HRW when N is
  * large.  Its balance is the weakest of the four: with P points per backend
  * the ownership spread sigma/mu is about 1/sqrt(P) (160 points: ~8%).
- * Cost: lookup O(1) expected (a bucket index over the top bits of the hash,
- * then a short scan of 2 to 4 points); build O(P) expected for P points
- * (hashing and a bucket sort); memory 16 bytes per point plus at most 2 per
- * point for the bucket index (~2.8 KB per backend at 160 points), plus 8 bytes
- * per backend.
+ * Cost: lookup O(1) expected (a table over the top bits of the hash; for
+ * most keys one entry names the owner, otherwise a scan of 1 or 2 points);
+ * build O(P) expected for P points (hashing and a bucket sort); memory 16
+ * bytes per point plus 8 to 16 per point for the bucket table (~4.6 KB per
+ * backend at 160 points), plus 8 bytes per backend.
  *
  * Modes.  LBK_RING_XXH3 (the default) places point j of a backend at
  * XXH3-64(name || LE32(j), seed) and hashes keys with lbk_hash(key, len,
