@@ -7,6 +7,10 @@
  *             [--speeds FILE] [--warmup K0] [--replacement] --seed S [--json]
  *   lbkit-sim balls --bins N --balls M --choices D [--replacement]
  *             --seed S [--json]
+ *   lbkit-sim scenario --name failing|cold|half-down|hetero|drift
+ *             --policy P [--ejection] [--slow-start] [--panic]
+ *             [--down-fail F] --servers N --load L --requests K
+ *             --seed S [--json]
  *
  * Queue mode.  Poisson arrivals at total rate L x (sum of server speeds),
  * i.e. L per server when all speeds are 1, to N FIFO servers.  Service
@@ -32,6 +36,26 @@
  * Output: mean / p50 / p99 time in system, the 95% confidence half-width
  * of the mean by 20 batch means, the time-average number in system and
  * Little's-law check (L vs lambda x W).  Deterministic for a given seed.
+ *
+ * Scenario mode (doc/RESILIENCE.md, "Simulated effect") injects a fault at
+ * 60 s of simulated time into N unit-speed servers under Poisson load L per
+ * server and drives the real resilience modules as a proxy would: every
+ * attempt's outcome goes to lbk_picker_release (bandits learn from success
+ * and latency) and, with --ejection, to lbk_outlier_report; a one-second
+ * control tick runs lbk_outlier_tick, lbk_slowstart_update (--slow-start)
+ * and lbk_panic_update (--panic).  The scenarios:
+ *   failing    backend 0 answers every request with a fast error (1 ms);
+ *   cold       backend 0 is down until 60 s, then back at 20% speed,
+ *              warming linearly to full speed over 60 s;
+ *   half-down  health checks mark n/2 + 1 backends down at 60 s; an attempt
+ *              on one of them (possible only in panic) fails fast with
+ *              probability F (--down-fail, default 1: really dead; 0: the
+ *              health checks were wrong and the backends serve normally);
+ *   hetero     half the servers run at speed 1.5, half at 0.5, throughout;
+ *   drift      the same, and at 60 s the fast and the slow half swap.
+ * A failed attempt is retried at once on a new pick, once (Envoy's default
+ * num_retries 1); the time in system of a request includes its failed
+ * attempts.  The requests measured are the K arriving after the event.
  */
 #include <errno.h>
 #include <math.h>
@@ -57,8 +81,8 @@ static double bench_wall(void)
 
 /* ---- arguments --------------------------------------------------------- */
 
-__attribute__((format(printf, 1, 2), noreturn)) static void
-die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
+                                                                ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -108,6 +132,9 @@ struct config {
     uint64_t seed;
     bool json;
     uint64_t bins, balls;
+    const char *name; /* scenario mode */
+    bool ejection, slow_start, panic;
+    double down_fail;
 };
 
 static void parse_service(struct config *c, const char *s)
@@ -478,6 +505,454 @@ static void run_queue(const struct config *c, struct result *r)
     free(speed);
 }
 
+/* ---- scenario mode ----------------------------------------------------- */
+
+/*
+ * Scenario mode drives the resilience modules as a proxy would, on simulated
+ * time.  One time unit is the mean service demand, taken to be 10 ms, so
+ * the modules' Envoy-like defaults (10 s outlier interval, 30 s base
+ * ejection, 60 s slow-start window) mean what they mean in production.
+ * Arrivals before the event at SCEN_EVENT (60 s) are warm-up; the next
+ * --requests arrivals are measured, each until its final answer (the drain
+ * runs every retry to its end).  A control tick every second of simulated
+ * time runs lbk_outlier_tick, lbk_slowstart_update and lbk_panic_update
+ * for the modules switched on, as a proxy's timer would.
+ *
+ * Failures answer fast: an attempt that fails takes SCEN_FAIL_TIME (1 ms)
+ * of its server's FIFO time and returns an error.  The client then retries
+ * at once on a fresh pick (which may be the same backend: no previous-host
+ * predicate), at most SCEN_ATTEMPTS attempts in all, Envoy's default of one
+ * retry; a request whose attempts all fail is counted failed, and its time
+ * in system (the sum of its attempts) is still counted.  Every attempt is
+ * released to the picker with its outcome (success and latency seen by the
+ * proxy: queueing plus service), so bandits learn from success and latency,
+ * and reported to the outlier detector when --ejection is on.
+ */
+#define SCEN_UNIT_NS 10000000.0 /* one mean service time = 10 ms */
+#define SCEN_EVENT 6000.0       /* the event at 60 s */
+#define SCEN_TICK 100.0         /* control tick every 1 s */
+#define SCEN_FAIL_TIME 0.1      /* a failed attempt takes 1 ms */
+#define SCEN_ATTEMPTS 2         /* one retry */
+#define SCEN_COLD_SPEED 0.2     /* a cold backend starts at 20% speed */
+#define SCEN_WARMUP 6000.0      /* and reaches full speed after 60 s */
+
+enum scen_kind {
+    SCEN_FAILING,
+    SCEN_COLD,
+    SCEN_HALF_DOWN,
+    SCEN_HETERO,
+    SCEN_DRIFT
+};
+
+struct scen_job {
+    lbk_pick pick;
+    bool shadow; /* picked from the panic picker */
+    bool fails;  /* this attempt fails */
+    uint8_t attempts;
+    double arrival, dispatched;
+    uint64_t idx; /* measured index, UINT64_MAX when not measured */
+};
+
+struct scen {
+    const struct config *c;
+    enum scen_kind kind;
+    uint32_t n;
+    double *speed;
+    uint64_t rs;
+    lbk_set *set, *shadow_set;
+    lbk_picker *picker, *shadow_picker;
+    const lbk_snapshot *snap;
+    lbk_outlier *od;
+    lbk_slowstart *ss;
+    lbk_panic *pn;
+    lbk_backend **b, **sb;
+    double *free_at;
+    double next_tick;
+    bool event_done;
+    struct scen_job *jobs;
+    uint32_t *free_jobs;
+    size_t njobs, nfree, cap;
+    struct heap deps;
+    float *resp;
+    uint64_t measured, failed, attempts, ticks_after, panic_ticks;
+    double ok_sum; /* summed time in system of the requests that succeeded */
+};
+
+static uint64_t scen_ns(double t)
+{
+    return (uint64_t)(t * SCEN_UNIT_NS);
+}
+
+static double scen_speed(const struct scen *s, uint32_t i, double t)
+{
+    if (s->kind == SCEN_COLD && i == 0 && t >= SCEN_EVENT) {
+        double f = (t - SCEN_EVENT) / SCEN_WARMUP;
+        return f >= 1 ? 1.0 : SCEN_COLD_SPEED + (1 - SCEN_COLD_SPEED) * f;
+    }
+    return s->speed[i];
+}
+
+/*
+ * half-down takes out n/2 + 1 backends (slots n/2 - 1 .. n - 1, all of them
+ * for n < 4): with exactly half out, Envoy's strict rule (healthy < 50%)
+ * keeps the tier out of panic, and the runs with and without --panic are
+ * the same.
+ */
+static uint32_t scen_first_down(uint32_t n)
+{
+    return n < 4 ? 0 : n / 2 - 1;
+}
+
+static void scen_event(struct scen *s)
+{
+    switch (s->kind) {
+    case SCEN_COLD: /* backend 0 passes its health check again, cold */
+        lbk_backend_set_health(s->b[0], LBK_HEALTH_UP);
+        break;
+    case SCEN_HALF_DOWN: /* health checks take out just over half */
+        for (uint32_t i = scen_first_down(s->n); i < s->n; i++)
+            lbk_backend_set_health(s->b[i], LBK_HEALTH_DOWN);
+        break;
+    case SCEN_DRIFT: /* the fast half and the slow half swap speeds */
+        for (uint32_t i = 0; i < s->n; i++)
+            s->speed[i] = 2.0 - s->speed[i];
+        break;
+    case SCEN_FAILING: /* backend 0 fails from now on (see scen_dispatch) */
+    case SCEN_HETERO:
+        break;
+    }
+}
+
+/* The proxy's timer: every control tick up to time t. */
+static void scen_control(struct scen *s, double t)
+{
+    while (s->next_tick <= t) {
+        double now = s->next_tick;
+        if (!s->event_done && now >= SCEN_EVENT) {
+            scen_event(s);
+            s->event_done = true;
+        }
+        if (s->od && lbk_outlier_tick(s->od, scen_ns(now)) < 0)
+            die("%s", "outlier tick failed");
+        if (s->ss && lbk_slowstart_update(s->ss, scen_ns(now)) < 0)
+            die("%s", "slow-start update failed");
+        if (s->pn && lbk_panic_update(s->pn, s->snap) < 0)
+            die("%s", "panic update failed");
+        if (now >= SCEN_EVENT) {
+            s->ticks_after++;
+            if (s->pn && lbk_panic_active(s->pn, 0))
+                s->panic_ticks++;
+        }
+        s->next_tick += SCEN_TICK;
+    }
+}
+
+static void scen_finish(struct scen *s, struct scen_job *j, double t,
+                        bool failed)
+{
+    if (j->idx != UINT64_MAX) {
+        s->resp[j->idx] = (float)(t - j->arrival);
+        s->failed += failed;
+        if (!failed)
+            s->ok_sum += t - j->arrival;
+        s->attempts += j->attempts;
+    }
+    s->free_jobs[s->nfree++] = (uint32_t)(j - s->jobs);
+}
+
+/*
+ * One attempt of job j at time t.  With --panic and the tier in panic, the
+ * pick comes from the shadow picker, whose set holds the same backends all
+ * UP: the pick ignores health across the tier, as lbk_panic_admits says.
+ * Each attempt is counted in flight on both sets' backend (begin/end), so
+ * load-aware policies see the same in-flight counts whichever picker
+ * placed a request (least_conn keeps its own count and sees only its own).
+ */
+static void scen_dispatch(struct scen *s, uint32_t jid, double t)
+{
+    struct scen_job *j = &s->jobs[jid];
+    j->shadow = s->pn != NULL && lbk_panic_active(s->pn, 0);
+    lbk_picker *pk = j->shadow ? s->shadow_picker : s->picker;
+    j->attempts++;
+    j->dispatched = t;
+    int rc = lbk_picker_pick(pk, scen_ns(t), &j->pick);
+    if (rc == LBK_ENOBACKEND) { /* nothing eligible: fail at once */
+        scen_finish(s, j, t, true);
+        return;
+    }
+    if (rc < 0)
+        die("pick failed: %s", lbk_strerror(rc));
+    uint32_t i = lbk_backend_slot(lbk_pick_backend(&j->pick));
+    lbk_backend_begin(j->shadow ? s->b[i] : s->sb[i]);
+    bool down = s->kind == SCEN_HALF_DOWN && t >= SCEN_EVENT &&
+                i >= scen_first_down(s->n);
+    j->fails =
+        (s->kind == SCEN_FAILING && i == 0 && t >= SCEN_EVENT) ||
+        (down && lbk_unit_double(lbk_rng_local_next(&s->rs)) < s->c->down_fail);
+    double start = s->free_at[i] > t ? s->free_at[i] : t;
+    double dur = j->fails ? SCEN_FAIL_TIME
+                          : -log(unit_open(&s->rs)) / scen_speed(s, i, start);
+    s->free_at[i] = start + dur;
+    heap_push(&s->deps, (struct dep){start + dur, jid});
+}
+
+static void scen_complete(struct scen *s, uint32_t jid, double t)
+{
+    struct scen_job *j = &s->jobs[jid];
+    uint32_t i = lbk_backend_slot(lbk_pick_backend(&j->pick));
+    lbk_outcome oc = {.success = !j->fails,
+                      .latency_ns = scen_ns(t) - scen_ns(j->dispatched),
+                      .now_ns = scen_ns(t)};
+    if (oc.latency_ns == 0)
+        oc.latency_ns = 1;
+    if (lbk_picker_release(j->shadow ? s->shadow_picker : s->picker, &j->pick,
+                           &oc) < 0)
+        die("%s", "release failed");
+    lbk_backend_end(j->shadow ? s->b[i] : s->sb[i]);
+    if (s->od &&
+        lbk_outlier_report(s->od, s->b[i],
+                           j->fails ? LBK_OUTCOME_ERROR : LBK_OUTCOME_SUCCESS,
+                           scen_ns(t)) < 0)
+        die("%s", "outlier report failed");
+    if (!j->fails)
+        scen_finish(s, j, t, false);
+    else if (j->attempts < SCEN_ATTEMPTS)
+        scen_dispatch(s, jid, t);
+    else
+        scen_finish(s, j, t, true);
+}
+
+static uint32_t scen_new_job(struct scen *s)
+{
+    if (s->nfree > 0)
+        return s->free_jobs[--s->nfree];
+    if (s->njobs == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 1024;
+        s->jobs = realloc(s->jobs, s->cap * sizeof(*s->jobs));
+        s->free_jobs = realloc(s->free_jobs, s->cap * sizeof(*s->free_jobs));
+        if (s->jobs == NULL || s->free_jobs == NULL)
+            die("%s", "out of memory");
+    }
+    return (uint32_t)s->njobs++;
+}
+
+static lbk_set *scen_make_set(uint32_t n, lbk_backend **out)
+{
+    lbk_set *set;
+    if (lbk_set_create(NULL, &set) < 0)
+        die("%s", "cannot create the set");
+    char name[32];
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t slot;
+        snprintf(name, sizeof name, "server-%u", i);
+        if (lbk_set_add(set, name, 100, NULL, &slot) < 0)
+            die("%s", "cannot add a backend");
+        out[i] = lbk_set_backend(set, slot);
+        if (lbk_backend_slot(out[i]) != i)
+            die("%s", "unexpected slot numbering");
+    }
+    return set;
+}
+
+static lbk_picker *scen_make_picker(const struct config *c, lbk_set *set,
+                                    uint64_t seed)
+{
+    lbk_picker_options po;
+    lbk_picker_options_init(&po);
+    po.policy = c->policy;
+    po.choices = c->choices;
+    po.seed = seed;
+    po.with_replacement = c->replacement;
+    lbk_picker *p;
+    int rc = lbk_picker_create(set, &po, NULL, &p);
+    if (rc < 0)
+        die("cannot create the picker: %s", lbk_strerror(rc));
+    return p;
+}
+
+static void scen_setup(struct scen *s)
+{
+    const struct config *c = s->c;
+    uint32_t n = s->n;
+    s->speed = malloc(n * sizeof(*s->speed));
+    s->b = malloc(n * sizeof(*s->b));
+    s->sb = malloc(n * sizeof(*s->sb));
+    s->free_at = calloc(n, sizeof(*s->free_at));
+    s->resp = malloc(c->requests * sizeof(*s->resp));
+    if (!s->speed || !s->b || !s->sb || !s->free_at || !s->resp)
+        die("%s", "out of memory");
+    /* hetero and drift: the lower half fast (1.5), the upper half slow
+     * (0.5), mean 1; odd n leaves the last server at 1 */
+    for (uint32_t i = 0; i < n; i++)
+        s->speed[i] = (s->kind == SCEN_HETERO || s->kind == SCEN_DRIFT) &&
+                              !(n % 2 == 1 && i == n - 1)
+                          ? (i < n / 2 ? 1.5 : 0.5)
+                          : 1.0;
+    s->set = scen_make_set(n, s->b);
+    if (s->kind == SCEN_COLD) /* out until the event */
+        lbk_backend_set_health(s->b[0], LBK_HEALTH_DOWN);
+    s->picker = scen_make_picker(c, s->set, c->seed);
+    if (lbk_set_snapshot(s->set, &s->snap) < 0)
+        die("%s", "cannot snapshot");
+    if (c->ejection) {
+        lbk_outlier_options oo;
+        lbk_outlier_options_init(&oo);
+        oo.seed = c->seed;
+        if (lbk_outlier_create(s->snap, &oo, NULL, 0, &s->od) < 0)
+            die("%s", "cannot create the outlier detector");
+    }
+    if (c->slow_start &&
+        lbk_slowstart_create(s->snap, NULL, NULL, 0, NULL, &s->ss) < 0)
+        die("%s", "cannot create the slow-start state");
+    if (c->panic) {
+        if (lbk_panic_create(LBK_PANIC_DEFAULT_THRESHOLD, NULL, &s->pn) < 0)
+            die("%s", "cannot create the panic state");
+        s->shadow_set = scen_make_set(n, s->sb);
+        s->shadow_picker = scen_make_picker(c, s->shadow_set, c->seed + 1);
+    } else {
+        s->shadow_set = scen_make_set(n, s->sb); /* only mirrors counts */
+    }
+}
+
+static void scen_teardown(struct scen *s)
+{
+    lbk_picker_free(s->picker);
+    lbk_picker_free(s->shadow_picker);
+    lbk_outlier_free(s->od);
+    lbk_slowstart_free(s->ss);
+    lbk_panic_free(s->pn);
+    lbk_snapshot_release(s->snap);
+    lbk_set_free(s->set);
+    lbk_set_free(s->shadow_set);
+    free(s->speed);
+    free(s->b);
+    free(s->sb);
+    free(s->free_at);
+    free(s->resp);
+    free(s->jobs);
+    free(s->free_jobs);
+    free(s->deps.a);
+}
+
+static void run_scenario(const struct config *c, enum scen_kind kind,
+                         struct result *r, struct scen *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->c = c;
+    s->kind = kind;
+    s->n = c->servers;
+    s->rs = c->seed * 2 + 1;
+    scen_setup(s);
+    double lambda = c->load * (double)s->n; /* capacity is n in every case */
+    double t = 0;
+    uint64_t next_idx = 0;
+    while (next_idx < c->requests) {
+        double ta = t - log(unit_open(&s->rs)) / lambda;
+        while (s->deps.n > 0 && s->deps.a[0].t <= ta) {
+            struct dep d = heap_pop(&s->deps);
+            scen_control(s, d.t);
+            scen_complete(s, d.job, d.t);
+        }
+        scen_control(s, ta);
+        t = ta;
+        uint32_t jid = scen_new_job(s);
+        s->jobs[jid].attempts = 0;
+        s->jobs[jid].arrival = t;
+        s->jobs[jid].idx = t >= SCEN_EVENT ? next_idx++ : UINT64_MAX;
+        scen_dispatch(s, jid, t);
+    }
+    while (s->deps.n > 0) { /* every measured request to its answer */
+        struct dep d = heap_pop(&s->deps);
+        scen_control(s, d.t);
+        scen_complete(s, d.job, d.t);
+    }
+    s->measured = next_idx;
+    enum { BATCHES = 20 };
+    double bsum[BATCHES] = {0}, sum = 0;
+    uint64_t bcount[BATCHES] = {0};
+    for (uint64_t k = 0; k < s->measured; k++) {
+        int b = (int)((k * BATCHES) / s->measured);
+        bsum[b] += s->resp[k];
+        bcount[b]++;
+        sum += s->resp[k];
+    }
+    memset(r, 0, sizeof(*r));
+    r->measured = s->measured;
+    r->mean = sum / (double)s->measured;
+    double var = 0;
+    for (int b = 0; b < BATCHES; b++) {
+        double m = bcount[b] ? bsum[b] / (double)bcount[b] : r->mean;
+        var += (m - r->mean) * (m - r->mean);
+    }
+    r->ci95 = 2.093 * sqrt(var / (BATCHES - 1) / BATCHES);
+    qsort(s->resp, s->measured, sizeof(*s->resp), cmp_float);
+    r->p50 = quantile(s->resp, s->measured, 0.50);
+    r->p99 = quantile(s->resp, s->measured, 0.99);
+    r->lambda_total = lambda;
+}
+
+static const char *const scen_names[] = {"failing", "cold", "half-down",
+                                         "hetero", "drift"};
+
+static void scenario_main(const struct config *c)
+{
+    enum scen_kind kind = SCEN_FAILING;
+    bool found = false;
+    for (int k = 0; k < 5; k++)
+        if (c->name != NULL && strcmp(c->name, scen_names[k]) == 0)
+            kind = (enum scen_kind)k, found = true;
+    if (!found)
+        die("%s", "--name must be failing, cold, half-down, hetero or drift");
+    struct result r;
+    struct scen s;
+    run_scenario(c, kind, &r, &s);
+    uint32_t ejections = 0;
+    for (uint32_t i = 0; s.od != NULL && i < s.n; i++) {
+        lbk_outlier_info info;
+        if (lbk_outlier_get_info(s.od, s.b[i], &info) == 0)
+            ejections += info.times_ejected;
+    }
+    double failed = (double)s.failed / (double)s.measured;
+    double att = (double)s.attempts / (double)s.measured;
+    double ok_mean = s.failed < s.measured
+                         ? s.ok_sum / (double)(s.measured - s.failed)
+                         : NAN;
+    double pfrac =
+        s.ticks_after ? (double)s.panic_ticks / (double)s.ticks_after : 0;
+    if (c->json) {
+        printf("{\"scenario\": \"%s\", \"policy\": \"%s\", \"servers\": %u, "
+               "\"load\": %.6g, \"seed\": %llu, \"requests\": %llu, "
+               "\"ejection\": %s, \"slow_start\": %s, \"panic\": %s, "
+               "\"down_fail\": %.6g, \"time_unit_ms\": %.6g, "
+               "\"mean_response\": %.6f, \"ci95_mean_response\": %.6f, "
+               "\"p50_response\": %.6f, \"p99_response\": %.6f, "
+               "\"mean_success_response\": %.6f, \"failed_fraction\": %.6f, "
+               "\"attempts_per_request\": %.6f, "
+               "\"ejections\": %u, \"panic_fraction\": %.6f}\n",
+               scen_names[kind], c->policy, c->servers, c->load,
+               (unsigned long long)c->seed, (unsigned long long)r.measured,
+               c->ejection ? "true" : "false", c->slow_start ? "true" : "false",
+               c->panic ? "true" : "false", c->down_fail, SCEN_UNIT_NS / 1e6,
+               r.mean, r.ci95, r.p50, r.p99, ok_mean, failed, att, ejections,
+               pfrac);
+    } else {
+        printf("scenario %s, policy %s, n = %u servers, load %.4g, %llu "
+               "requests after the event at 60 s, seed %llu%s%s%s\n",
+               scen_names[kind], c->policy, c->servers, c->load,
+               (unsigned long long)r.measured, (unsigned long long)c->seed,
+               c->ejection ? ", ejection" : "",
+               c->slow_start ? ", slow start" : "", c->panic ? ", panic" : "");
+        printf("  time in system (units of 10 ms)  mean %.4f +- %.4f (95%%)  "
+               "p50 %.4f  p99 %.4f\n",
+               r.mean, r.ci95, r.p50, r.p99);
+        printf("  mean of the successful %.4f\n", ok_mean);
+        printf("  failed %.4f%%  attempts per request %.4f  ejections %u  "
+               "in panic %.1f%% of the time\n",
+               100 * failed, att, ejections, 100 * pfrac);
+    }
+    scen_teardown(&s);
+}
+
 /* ---- balls into bins --------------------------------------------------- */
 
 static void run_balls(const struct config *c)
@@ -572,7 +1047,12 @@ static void usage(FILE *f)
            "      P: random round_robin weighted_round_robin least_conn p2c\n"
            "         p2c_peak_ewma ring central (M/G/N lower bound)\n"
            "  lbkit-sim balls --bins N --balls M --choices D [--replacement]\n"
-           "            --seed S [--json]\n");
+           "            --seed S [--json]\n"
+           "  lbkit-sim scenario --name failing|cold|half-down|hetero|drift\n"
+           "            --policy P [--ejection] [--slow-start] [--panic]\n"
+           "            [--down-fail F] --servers N --load L --requests K\n"
+           "            --seed S [--json]\n"
+           "      P: as above, plus ucb1 thompson (not ring, central)\n");
 }
 
 int main(int argc, char **argv)
@@ -587,7 +1067,8 @@ int main(int argc, char **argv)
                        .servers = 0,
                        .load = -1,
                        .svc = SVC_EXP,
-                       .seed = 1};
+                       .seed = 1,
+                       .down_fail = 1.0};
     bool have_seed = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -617,6 +1098,16 @@ int main(int argc, char **argv)
             c.bins = parse_u64(v, a);
         else if (ARG("--balls"))
             c.balls = parse_u64(v, a);
+        else if (ARG("--name"))
+            c.name = v;
+        else if (ARG("--down-fail"))
+            c.down_fail = parse_double(v, a);
+        else if (strcmp(a, "--ejection") == 0)
+            c.ejection = true;
+        else if (strcmp(a, "--slow-start") == 0)
+            c.slow_start = true;
+        else if (strcmp(a, "--panic") == 0)
+            c.panic = true;
         else if (strcmp(a, "--json") == 0)
             c.json = true;
         else if (strcmp(a, "--replacement") == 0)
@@ -635,14 +1126,22 @@ int main(int argc, char **argv)
         run_balls(&c);
         return 0;
     }
-    if (strcmp(c.mode, "queue") != 0)
-        die("unknown mode %s (queue or balls)", c.mode);
+    if (strcmp(c.mode, "queue") != 0 && strcmp(c.mode, "scenario") != 0)
+        die("unknown mode %s (queue, balls or scenario)", c.mode);
     if (c.servers == 0 || c.servers > 1000000)
         die("%s", "--servers must be 1 .. 1000000");
     if (!(c.load > 0 && c.load < 1))
         die("%s", "--load must be in (0, 1)");
     if (c.requests < 20)
         die("%s", "--requests must be >= 20");
+    if (strcmp(c.mode, "scenario") == 0) {
+        if (c.servers < 2 || c.servers > LBK_SET_MAX)
+            die("%s", "scenario --servers must be 2 .. 16777216");
+        if (!(c.down_fail >= 0 && c.down_fail <= 1))
+            die("%s", "--down-fail must be in [0, 1]");
+        scenario_main(&c);
+        return 0;
+    }
     struct result r;
     double w0 = bench_wall();
     run_queue(&c, &r);

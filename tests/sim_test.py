@@ -11,6 +11,10 @@ Usage: sim_test.py PATH/TO/lbkit-sim
 - determinism: the same seed gives the same output;
 - balls into bins: the histogram accounts for every bin and ball, and two
   choices beat one;
+- scenario mode: outlier ejection cuts the failures a failing backend
+  causes, slow start lowers round-robin's time in system when a backend
+  comes back cold, panic keeps a tier with 4 of 10 healthy out of overload,
+  and a scenario run is deterministic per seed;
 - bad arguments exit 2.
 Each comparison allows 5 half-widths of the simulator's own 95% batch-means
 confidence interval plus 1% (a false failure is vanishingly unlikely).
@@ -103,7 +107,53 @@ check(b2["max_load"] < b1["max_load"],
       "two choices lower the max load: %d < %d" % (b2["max_load"], b1["max_load"]))
 check(b2["max_load"] <= 4, "d=2, n=10^4: max load %d <= 4" % b2["max_load"])
 
-for bad in (["queue", "--policy", "nope", "--servers", "2", "--load", "0.5",
+# Scenario mode: the resilience modules driven on simulated time.  The
+# effects checked are large (an order of magnitude or more at these seeds),
+# so each comparison is far outside the noise.
+def scen(name, policy, *extra, requests="40000", seed="1", load="0.7"):
+    return run("scenario", "--name", name, "--policy", policy, "--servers",
+               "10", "--load", load, "--requests", requests, "--seed", seed,
+               *extra)
+
+
+f0 = scen("failing", "p2c")
+f1 = scen("failing", "p2c", "--ejection")
+check(f1["ejections"] >= 1 and f0["ejections"] == 0,
+      "failing: the detector ejects (%d ejections)" % f1["ejections"])
+check(f0["failed_fraction"] > 0.01 and
+      f1["failed_fraction"] < f0["failed_fraction"] / 10,
+      "failing: ejection cuts failed requests %.4f -> %.4f"
+      % (f0["failed_fraction"], f1["failed_fraction"]))
+check(f1["attempts_per_request"] < f0["attempts_per_request"],
+      "failing: ejection cuts retries %.4f -> %.4f"
+      % (f0["attempts_per_request"], f1["attempts_per_request"]))
+c0 = scen("cold", "round_robin")
+c1 = scen("cold", "round_robin", "--slow-start")
+check(c1["mean_response"] + c1["ci95_mean_response"] < c0["mean_response"] / 2,
+      "cold: slow start lowers round-robin's mean time %.3f -> %.3f"
+      % (c0["mean_response"], c1["mean_response"]))
+h0 = scen("half-down", "p2c", "--down-fail", "0", load="0.5")
+h1 = scen("half-down", "p2c", "--down-fail", "0", "--panic", load="0.5")
+check(h1["panic_fraction"] > 0.9 and h0["panic_fraction"] == 0,
+      "half-down: panic is active with 4 of 10 healthy")
+check(h1["mean_response"] < 3 and h0["mean_response"] > 30,
+      "half-down: panic keeps the mean bounded %.3f vs overloaded %.3f"
+      % (h1["mean_response"], h0["mean_response"]))
+d1 = scen("drift", "thompson", requests="20000", seed="4")
+d2 = scen("drift", "thompson", requests="20000", seed="4")
+check(d1 == d2, "scenario: same seed, same result")
+d3 = scen("drift", "thompson", requests="20000", seed="5")
+check(d3["mean_response"] != d1["mean_response"],
+      "scenario: another seed, another run")
+
+for bad in (["scenario", "--name", "nope", "--policy", "p2c", "--servers", "10",
+             "--load", "0.5", "--requests", "100", "--seed", "1"],
+            ["scenario", "--name", "half-down", "--policy", "p2c", "--servers",
+             "10", "--load", "0.5", "--requests", "100", "--down-fail", "2",
+             "--seed", "1"],
+            ["scenario", "--name", "failing", "--policy", "ring", "--servers",
+             "10", "--load", "0.5", "--requests", "100", "--seed", "1"],
+            ["queue", "--policy", "nope", "--servers", "2", "--load", "0.5",
              "--requests", "100", "--seed", "1"],
             ["queue", "--servers", "2", "--load", "1.5", "--requests", "100", "--seed", "1"],
             ["queue", "--servers", "0", "--load", "0.5", "--requests", "100", "--seed", "1"],
