@@ -120,8 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (rc == LBK_ENOMEM)
                     rc = lbk_set_remove(set, slot);
                 FUZZ_CHECK(rc == 0);
-            }
-            else
+            } else
                 FUZZ_CHECK(rc == LBK_EEXIST || rc == LBK_ENOMEM);
             break;
         }

@@ -129,7 +129,8 @@ static void phase2(fuzz_in *in)
         if (st != LBK_CHORD_LIVE)
             continue;
         for (int k = 0; k < 4; k++) {
-            uint64_t key = id_in(in, o.bits) ^ (uint64_t)k * 0x9e3779b97f4a7c15u;
+            uint64_t key =
+                id_in(in, o.bits) ^ (uint64_t)k * 0x9e3779b97f4a7c15u;
             if (o.bits < 64)
                 key &= (UINT64_C(1) << o.bits) - 1;
             uint32_t truth;

@@ -19,8 +19,17 @@
 #include "lbkit/maglev.h"
 #include "lbkit/ring.h"
 
-enum { A_XXH3, A_KETAMA, A_MEMCACHED, A_NGINX, A_MAGLEV, A_JUMP, A_HRW,
-       A_BOUNDED, A_N };
+enum {
+    A_XXH3,
+    A_KETAMA,
+    A_MEMCACHED,
+    A_NGINX,
+    A_MAGLEV,
+    A_JUMP,
+    A_HRW,
+    A_BOUNDED,
+    A_N
+};
 
 struct obj {
     lbk_ring *ring;
@@ -30,8 +39,8 @@ struct obj {
     lbk_bounded *bd;
 };
 
-static int build(int a, const lbk_snapshot *snap, uint32_t param,
-                 uint64_t seed, struct obj *o)
+static int build(int a, const lbk_snapshot *snap, uint32_t param, uint64_t seed,
+                 struct obj *o)
 {
     memset(o, 0, sizeof(*o));
     lbk_ring_options ro;
@@ -175,10 +184,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (a == A_HRW || a == A_XXH3) {
                 lbk_backend *top[8];
                 uint32_t cnt = 0;
-                int rc = a == A_HRW
-                             ? lbk_hrw_lookup_top(o1.hrw, key, len, 8, top, &cnt)
-                             : lbk_ring_lookup_top(o1.ring, key, len, 8, top,
-                                                   &cnt);
+                int rc =
+                    a == A_HRW
+                        ? lbk_hrw_lookup_top(o1.hrw, key, len, 8, top, &cnt)
+                        : lbk_ring_lookup_top(o1.ring, key, len, 8, top, &cnt);
                 FUZZ_CHECK(rc == 0 || rc == LBK_ENOBACKEND);
                 for (uint32_t x = 0; rc == 0 && x < cnt; x++) {
                     FUZZ_CHECK(lbk_backend_eligible(top[x]));

@@ -133,10 +133,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             bool want = false;
             for (int k = 0; k < MAXB; k++) {
-                lbk_backend *x = present[k] ? lbk_set_backend(set, slots[k])
-                                            : NULL;
-                want |= x && lbk_backend_eligible(x) &&
-                        lbk_backend_weight(x) > 0;
+                lbk_backend *x =
+                    present[k] ? lbk_set_backend(set, slots[k]) : NULL;
+                want |=
+                    x && lbk_backend_eligible(x) && lbk_backend_weight(x) > 0;
             }
             lbk_pick *p = &open[nopen];
             rc = lbk_picker_pick(pk, now += fz_u8(&in), p);

@@ -38,8 +38,9 @@ static void check_value(int rc, double out, bool probability)
 static double pick_double(fuzz_in *in)
 {
     static const double special[] = {
-        0.0, -0.0, 1.0, -1.0, 0.5, 0.9999, 1e-300, 4.9e-324, 1e300, 1e6,
-        1e-6, 10.0, 14.0, 0.2, 20.0, 2.0, NAN, INFINITY, -INFINITY, 1e-12};
+        0.0,      -0.0,  1.0, -1.0,     0.5,       0.9999, 1e-300,
+        4.9e-324, 1e300, 1e6, 1e-6,     10.0,      14.0,   0.2,
+        20.0,     2.0,   NAN, INFINITY, -INFINITY, 1e-12};
     uint8_t k = fz_u8(in);
     if (k < 128)
         return special[k % (sizeof special / sizeof special[0])];
