@@ -66,6 +66,11 @@ struct lbk_picker {
     uint64_t seed;   /* the caller's; 0 = fresh per build */
     uint64_t builds; /* rebuilds so far, for derived seeds */
     lbk_picker_options opts;
+    /* Panic mode (opts.panic_threshold > 0): the snapshot of the current
+     * build, for the health-blind draw, and the verdict. */
+    lbk_cell panic_cell;
+    _Atomic int panic;
+    lbk_rng panic_rng;
 };
 
 int lbk_policy_from_name(const char *name, lbk_policy *out)
@@ -135,6 +140,8 @@ void lbk_picker_options_init(lbk_picker_options *opts)
  * later rebuild fails only for lack of memory. */
 static int check_options(lbk_policy p, const lbk_picker_options *o)
 {
+    RETURN_ERROR_IF(!(o->panic_threshold >= 0.0 && o->panic_threshold <= 1.0),
+                    LBK_ERANGE);
     switch (p) {
     case LBK_POLICY_WEIGHTED_ROUND_ROBIN:
         RETURN_ERROR_IF(o->table_max > LBK_WRR_TABLE_LIMIT, LBK_ERANGE);
@@ -255,14 +262,94 @@ static int build_object(lbk_picker *p, const lbk_snapshot *snap, lbk_ref **out)
  * released their pick: without a reference that outlives the publish, the
  * counter could touch 0 - and the object be freed - in that window.
  */
+/* ---- panic mode ---------------------------------------------------------
+ *
+ * Envoy's rule: when too few backends are healthy, spreading the load over
+ * all of them (the unhealthy ones may be fine, or merely overloaded) beats
+ * concentrating it on the few.  The verdict is a flag; the draw ignores
+ * health and picks among backends of non-zero weight in proportion to
+ * weight, holding the snapshot it drew from until release. */
+
+static bool panic_verdict(const lbk_snapshot *snap, double threshold)
+{
+    uint32_t total = 0, healthy = 0;
+    for (uint32_t i = 0; i < snap->n; i++) {
+        if (snap->e[i].weight == 0)
+            continue;
+        total++;
+        healthy += lbk_backend_state_eligible(
+            atomic_load_explicit(&snap->e[i].b->state, memory_order_relaxed));
+    }
+    return total > 0 && (double)healthy < threshold * (double)total;
+}
+
+static int panic_draw(lbk_picker *p, lbk_backend **b, const lbk_snapshot **s)
+{
+    const lbk_snapshot *snap =
+        (const lbk_snapshot *)(void *)lbk_cell_acquire(&p->panic_cell);
+    RETURN_ERROR_IF(snap == NULL, LBK_ENOBACKEND);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < snap->n; i++)
+        total += snap->e[i].weight;
+    if (total == 0) {
+        lbk_snapshot_release(snap);
+        return LBK_ENOBACKEND;
+    }
+    uint64_t r = lbk_bounded64(lbk_rng_next_relaxed(&p->panic_rng), total);
+    uint32_t i = 0;
+    while (r >= snap->e[i].weight)
+        r -= snap->e[i++].weight;
+    *b = snap->e[i].b;
+    *s = snap;
+    return 0;
+}
+
+int lbk_picker_refresh_panic(lbk_picker *picker, bool *active_out)
+{
+    RETURN_ERROR_IF(picker == NULL, LBK_EINVAL);
+    bool active = false;
+    if (picker->opts.panic_threshold > 0.0) {
+        const lbk_snapshot *snap =
+            (const lbk_snapshot *)(void *)lbk_cell_acquire(&picker->panic_cell);
+        if (snap != NULL) {
+            active = panic_verdict(snap, picker->opts.panic_threshold);
+            lbk_snapshot_release(snap);
+        }
+    }
+    atomic_store_explicit(&picker->panic, active, memory_order_relaxed);
+    if (active_out != NULL)
+        *active_out = active;
+    return 0;
+}
+
+bool lbk_picker_panic_active(const lbk_picker *picker)
+{
+    return picker != NULL &&
+           atomic_load_explicit(&picker->panic, memory_order_relaxed) != 0;
+}
+
 static int picker_refresh(lbk_picker *p)
 {
     const lbk_snapshot *snap;
     FORWARD_IF_ERROR(lbk_set_snapshot(p->set, &snap));
     lbk_ref *obj = NULL;
     int rc = build_object(p, snap, &obj);
-    lbk_snapshot_release(snap); /* the object holds its own reference */
-    FORWARD_IF_ERROR(rc);
+    if (rc < 0) {
+        lbk_snapshot_release(snap);
+        return rc;
+    }
+    if (p->opts.panic_threshold > 0.0) {
+        /* the panic draw's snapshot is the build's (the cell takes this
+         * reference); published before the object so no pick sees the new
+         * object with an older panic snapshot for long */
+        lbk_cell_publish(&p->panic_cell,
+                         (lbk_ref *)&((lbk_snapshot *)snap)->ref);
+        atomic_store_explicit(&p->panic,
+                              panic_verdict(snap, p->opts.panic_threshold),
+                              memory_order_relaxed);
+    } else {
+        lbk_snapshot_release(snap); /* the object holds its own reference */
+    }
     lbk_ref_retain(obj); /* the writer's, besides the cell's */
     rc = lbk_cell_publish(&p->cell, obj);
     if (rc < 0) {
@@ -303,6 +390,9 @@ int lbk_picker_create(lbk_set *set, const lbk_picker_options *opts,
     p->policy = policy;
     p->seed = o.seed;
     p->opts = o;
+    lbk_cell_init(&p->panic_cell);
+    lbk_rng_seed(&p->panic_rng,
+                 o.seed ? lbk_mix64(o.seed) : lbk_entropy_seed(p));
     int rc = picker_refresh(p);
     if (rc < 0) {
         lbk_free(&a, p);
@@ -324,6 +414,7 @@ void lbk_picker_free(lbk_picker *picker)
         return;
     lbk_allocator a = picker->alloc;
     lbk_cell_clear(&picker->cell);
+    lbk_cell_clear(&picker->panic_cell);
     lbk_ref_release(picker->current);
     lbk_free(&a, picker);
 }
@@ -380,9 +471,19 @@ int lbk_picker_pick(lbk_picker *picker, uint64_t now_ns, lbk_pick *pick)
     lbk_ref *r = lbk_cell_acquire(&picker->cell);
     RETURN_ERROR_IF(r == NULL, LBK_ESTATE); /* only during lbk_picker_free */
     lbk_backend *b;
-    int rc = policy_pick(picker->policy, r, now_ns, &b);
+    const lbk_snapshot *panic_snap = NULL;
+    bool panic = picker->opts.panic_threshold > 0.0 &&
+                 atomic_load_explicit(&picker->panic, memory_order_relaxed);
+    int rc =
+        panic ? LBK_ENOBACKEND : policy_pick(picker->policy, r, now_ns, &b);
     if (rc >= 0 && picker->policy != LBK_POLICY_LEAST_CONN)
         rc = lbk_backend_begin(b);
+    if (rc == LBK_ENOBACKEND && picker->opts.panic_threshold > 0.0) {
+        /* panic, or nothing eligible at all: the health-blind draw */
+        rc = panic_draw(picker, &b, &panic_snap);
+        if (rc == 0 && (rc = lbk_backend_begin(b)) < 0)
+            lbk_snapshot_release(panic_snap);
+    }
     if (LBK_UNLIKELY(rc < 0)) {
         lbk_ref_release(r);
         return rc;
@@ -391,6 +492,7 @@ int lbk_picker_pick(lbk_picker *picker, uint64_t now_ns, lbk_pick *pick)
     pick->start_ns = now_ns;
     pick->held_ = r;
     pick->owner_ = picker;
+    pick->panic_held_ = panic_snap;
     return 0;
 }
 
@@ -403,8 +505,9 @@ int lbk_picker_release(lbk_picker *picker, lbk_pick *pick,
     lbk_ref *r = pick->held_;
     lbk_backend *b = pick->backend;
     int rc;
+    const lbk_snapshot *panic_snap = pick->panic_held_;
 #ifdef PICKER_HAVE_LEASTCONN
-    if (picker->policy == LBK_POLICY_LEAST_CONN)
+    if (picker->policy == LBK_POLICY_LEAST_CONN && panic_snap == NULL)
         rc = lbk_leastconn_release((lbk_leastconn *)(void *)r, b);
     else
 #endif
@@ -428,6 +531,8 @@ int lbk_picker_release(lbk_picker *picker, lbk_pick *pick,
     }
     pick->backend = NULL;
     pick->held_ = NULL;
+    pick->panic_held_ = NULL;
+    lbk_snapshot_release(panic_snap);
     lbk_ref_release(r);
     return rc < 0 ? rc : 0;
 }

@@ -5,6 +5,7 @@
  * at the next pick and all-down/all-zero errors for every policy, bad
  * input, allocation failure at every site of create and rebuild.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -346,6 +347,108 @@ static void test_bad_input(void **state)
 
 /* Every allocation site of create and rebuild, for every policy: the set
  * (its snapshot) and the picker share one failing allocator. */
+
+/*
+ * Panic mode (Envoy's rule): below the threshold every pick ignores health
+ * and draws among all backends of non-zero weight by weight; at or above
+ * it, only eligible backends serve.  The verdict follows
+ * lbk_picker_refresh_panic() and rebuilds; a pick that finds nothing
+ * eligible draws at once.  In-flight counts balance in both modes.
+ */
+static void test_panic_mode(void **state)
+{
+    (void)state;
+    enum { N = 10, PICKS = 4000 };
+    uint32_t w[N] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}; /* the last takes none */
+    for (int p = 0; p < NPOL; p++) {
+        lbk_set *set = make_set(N, w, NULL);
+        lbk_picker_options o;
+        lbk_picker_options_init(&o);
+        o.policy = all_policies[p];
+        o.seed = 7;
+        o.panic_threshold = 0.5;
+        lbk_picker *pk;
+        assert_ok(lbk_picker_create(set, &o, NULL, &pk));
+        assert_false(lbk_picker_panic_active(pk));
+        /* 4 of 9 weighted backends down: 5 of 9 healthy >= 4.5: no panic */
+        for (uint32_t i = 0; i < 4; i++)
+            assert_ok(lbk_backend_set_health(lbk_set_backend(set, i),
+                                             LBK_HEALTH_DOWN));
+        bool active = true;
+        assert_ok(lbk_picker_refresh_panic(pk, &active));
+        assert_false(active);
+        uint32_t count[N] = {0};
+        for (int k = 0; k < PICKS; k++) {
+            lbk_pick pick;
+            assert_ok(lbk_picker_pick(pk, (uint64_t)k, &pick));
+            count[lbk_backend_slot(lbk_pick_backend(&pick))]++;
+            assert_ok(lbk_picker_release(pk, &pick, NULL));
+        }
+        for (uint32_t i = 0; i < 4; i++)
+            assert_int_equal(count[i], 0);
+        /* one more down (exactly 4 of 9 healthy < 4.5): panic, all serve */
+        assert_ok(
+            lbk_backend_set_health(lbk_set_backend(set, 4), LBK_HEALTH_DOWN));
+        assert_ok(lbk_picker_refresh_panic(pk, &active));
+        assert_true(active);
+        assert_true(lbk_picker_panic_active(pk));
+        memset(count, 0, sizeof count);
+        lbk_pick held[PICKS];
+        for (int k = 0; k < PICKS; k++) {
+            assert_ok(lbk_picker_pick(pk, (uint64_t)k, &held[k]));
+            count[lbk_backend_slot(lbk_pick_backend(&held[k]))]++;
+        }
+        /* every weighted backend drawn, the weight-0 one never; each
+         * expects PICKS/9 = 444: a 6-sigma band of the binomial */
+        for (uint32_t i = 0; i < N - 1; i++)
+            assert_in_range(count[i], 444 - 120, 444 + 120);
+        assert_int_equal(count[N - 1], 0);
+        for (uint32_t i = 0; i < N; i++)
+            assert_int_equal(lbk_backend_in_flight(lbk_set_backend(set, i)),
+                             count[i]);
+        for (int k = 0; k < PICKS; k++)
+            assert_ok(lbk_picker_release(pk, &held[k], NULL));
+        for (uint32_t i = 0; i < N; i++)
+            assert_int_equal(lbk_backend_in_flight(lbk_set_backend(set, i)), 0);
+        /* recovery ends panic at the next refresh (or rebuild) */
+        for (uint32_t i = 0; i < 5; i++)
+            assert_ok(
+                lbk_backend_set_health(lbk_set_backend(set, i), LBK_HEALTH_UP));
+        assert_ok(lbk_picker_rebuild(pk));
+        assert_false(lbk_picker_panic_active(pk));
+        /* all down: without panic LBK_ENOBACKEND, with it a draw */
+        for (uint32_t i = 0; i < N; i++)
+            assert_ok(lbk_backend_set_health(lbk_set_backend(set, i),
+                                             LBK_HEALTH_DOWN));
+        lbk_pick pick;
+        assert_ok(lbk_picker_pick(pk, 1, &pick));
+        assert_int_not_equal(lbk_backend_slot(lbk_pick_backend(&pick)), N - 1);
+        assert_ok(lbk_picker_release(pk, &pick, NULL));
+        lbk_picker_free(pk);
+        lbk_picker *plain = create(set, all_policies[p], 7);
+        assert_lbk(lbk_picker_pick(plain, 1, &pick), LBK_ENOBACKEND);
+        assert_false(lbk_picker_panic_active(plain));
+        assert_ok(lbk_picker_refresh_panic(plain, NULL));
+        lbk_picker_free(plain);
+        lbk_set_free(set);
+    }
+    /* bad thresholds, and NULL */
+    lbk_set *set = make_set(2, NULL, NULL);
+    lbk_picker_options o;
+    lbk_picker_options_init(&o);
+    lbk_picker *pk = NULL;
+    o.panic_threshold = 1.5;
+    assert_lbk(lbk_picker_create(set, &o, NULL, &pk), LBK_ERANGE);
+    o.panic_threshold = -0.1;
+    assert_lbk(lbk_picker_create(set, &o, NULL, &pk), LBK_ERANGE);
+    o.panic_threshold = NAN;
+    assert_lbk(lbk_picker_create(set, &o, NULL, &pk), LBK_ERANGE);
+    assert_null(pk);
+    assert_lbk(lbk_picker_refresh_panic(NULL, NULL), LBK_EINVAL);
+    assert_false(lbk_picker_panic_active(NULL));
+    lbk_set_free(set);
+}
+
 static void test_alloc_failure(void **state)
 {
     (void)state;
@@ -411,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_options_reach_policy),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_panic_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,15 @@ typedef struct lbk_picker_options {
      * even when picks overlap, at the price of an atomic add (rr.h;
      * default false). */
     bool exact_turns;
+    /* Panic threshold in [0, 1]; 0 (the default) turns panic off.  Envoy's
+     * default is 0.5.  While fewer than threshold x (backends of non-zero
+     * weight) are eligible, every pick ignores health and ejection and
+     * draws among all backends of non-zero weight in proportion to weight,
+     * so the few healthy ones are not overloaded (Envoy's panic mode).  The
+     * verdict is taken at every rebuild and by lbk_picker_refresh_panic();
+     * a pick that finds nothing eligible uses the panic draw at once.  The
+     * panic draw is O(N); the normal path costs one flag load. */
+    double panic_threshold;
 } lbk_picker_options;
 
 /*
@@ -104,6 +113,7 @@ typedef struct lbk_pick {
     uint64_t start_ns;    /* now_ns given to the pick */
     void *held_;          /* the policy object this pick holds */
     const lbk_picker *owner_;
+    const void *panic_held_; /* the snapshot a panic draw holds, or NULL */
 } lbk_pick;
 
 /*
@@ -231,6 +241,21 @@ LBK_API lbk_policy lbk_picker_policy(const lbk_picker *picker);
  * Thread safety: any thread.
  */
 LBK_API lbk_backend *lbk_pick_backend(const lbk_pick *pick);
+
+/*
+ * lbk_picker_refresh_panic - re-take the panic verdict from the live state
+ * of the picker's current backends (O(N) atomic loads): panic is active
+ * when panic_threshold > 0 and fewer than panic_threshold x (backends of
+ * non-zero weight) are eligible.  Call it after health checks or ejection
+ * change health; rebuilds take the verdict too.  active_out may be NULL.
+ * Errors: LBK_EINVAL (picker NULL).
+ * Thread safety: any thread, concurrently with picks and rebuilds.
+ */
+LBK_API int lbk_picker_refresh_panic(lbk_picker *picker, bool *active_out);
+
+/* Whether panic mode is active (false for NULL or when it is off).
+ * Thread safety: any thread. */
+LBK_API bool lbk_picker_panic_active(const lbk_picker *picker);
 
 #ifdef __cplusplus
 }
