@@ -144,9 +144,14 @@ static void test_outlier_reports_and_ticks(void **state)
         pthread_join(t[i], NULL);
     pthread_barrier_destroy(&s.start);
     assert_int_equal(atomic_load(&s.violations), 0);
-    assert_true(changes > 0); /* ejections did happen and end */
-    /* after a final tick the set's flags agree with the detector */
-    lbk_outlier_tick(s.od, T0 + 20 * SEC);
+    /* after a final tick the set's flags agree with the detector; the
+     * ticks made changes (ejections ended): counted after the reporters
+     * are done, so a scheduler that runs the tick loop first cannot fail
+     * the test */
+    int rc = lbk_outlier_tick(s.od, T0 + 3600 * SEC); /* past any cap */
+    assert_true(rc >= 0);
+    changes += rc;
+    assert_true(changes > 0);
     uint32_t flagged = 0;
     for (uint32_t i = 0; i < f.n; i++) {
         lbk_outlier_info in;
