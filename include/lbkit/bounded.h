@@ -121,9 +121,9 @@ LBK_API void lbk_bounded_free(lbk_bounded *bd);
  * libmemcached modes only - a backend whose weight share is so small that
  * the peer's rounding gives it no point on the ring, so it counts in n but
  * can take nothing, with a balance factor close to 1; nothing changed),
- * LBK_EOVERFLOW (UINT32_MAX requests in flight; nothing changed). Thread
- * safety: any thread, concurrently with acquires, releases, refreshes and
- * health changes; lock-free, allocation-free.
+ * LBK_EOVERFLOW (UINT32_MAX requests in flight; nothing changed).
+ * Thread safety: any thread, concurrently with acquires, releases,
+ * refreshes and health changes; lock-free, allocation-free.
  */
 LBK_API int lbk_bounded_acquire(lbk_bounded *bd, const void *key, size_t len,
                                 lbk_backend **out);
